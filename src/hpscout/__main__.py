@@ -1,0 +1,5 @@
+import sys
+
+from hpscout.cli import main
+
+sys.exit(main())

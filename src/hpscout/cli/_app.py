@@ -1,0 +1,99 @@
+"""The ``hpscout`` application: registers the commands and maps errors to exit codes.
+
+Each command lives in its own module (``_plan.py``, ``_subset.py``, ...) and
+exposes ``register(app)``. Commands import heavy libraries inside their bodies,
+so ``hpscout --help`` stays fast and never imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from hpscout._errors import HpscoutError
+from hpscout._version import __version__
+
+app = typer.Typer(
+    name="hpscout",
+    help=(
+        "Scout fine-tuning hyperparameters on small, representative, nested slices of the data, "
+        "then hand the final config to full-scale training."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Modules that define commands, in the order of the data flow. A module that is
+# not written yet is skipped, so the CLI works while the tree grows.
+_COMMAND_MODULES = (
+    "hpscout.cli._config",    # validate, init
+    "hpscout.cli._plan",      # schedule, plan, lint, recommend
+    "hpscout.cli._subset",    # subset
+    "hpscout.cli._train",     # train
+    "hpscout.cli._search",    # search, worker, trials
+    "hpscout.cli._analysis",  # ablate, transfer
+    "hpscout.cli._report",    # report, export
+    "hpscout.cli._run",       # run
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"hpscout {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version."),
+) -> None:
+    """Scout fine-tuning hyperparameters cheaply."""
+
+
+for _name in _COMMAND_MODULES:
+    try:
+        _module = importlib.import_module(_name)
+    except ModuleNotFoundError as _exc:
+        if _exc.name != _name:
+            raise
+        continue
+    _module.register(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
+    debug = os.environ.get("HPSCOUT_DEBUG") == "1"
+    try:
+        app(args=argv, prog_name="hpscout", standalone_mode=False)
+    except HpscoutError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except typer.Exit as exc:
+        return exc.exit_code
+    except SystemExit as exc:
+        return int(exc.code or 0) if not isinstance(exc.code, str) else 2
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            return exc.exit_code
+        if isinstance(exc, click.exceptions.Abort):
+            typer.echo("aborted", err=True)
+            return 130
+        raise
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

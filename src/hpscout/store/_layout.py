@@ -1,0 +1,96 @@
+"""Where a run's files live. Every path stays under the run folder.
+
+::
+
+    runs/<name>/
+      config.yaml            the resolved experiment config
+      study.log | study.db   the default Optuna storage (see hpscout.search)
+      subsets/subsets.json   nested subset manifest (+ report.json)
+      trials/<label>/        one folder per trial: result.json, history.csv, tb/
+      top/top1.yaml ...      ready-to-run configs of the best trials
+      analysis.json          ablation, importance, transfer, cost, lr_scaling
+      report/index.html      the static report
+      final/                 config.yaml, llamafactory.yaml, training_args.json
+      state.json             workflow stage status
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from hpscout._errors import StorageError
+
+__all__ = ["RunLayout", "safe_label"]
+
+_LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
+
+
+def safe_label(label: str) -> str:
+    """Validate a name used as one path component (no separators, no '..', no NUL, <= 120 chars)."""
+    if not isinstance(label, str) or not _LABEL_RE.match(label) or ".." in label:
+        shown = repr(label)[:80]
+        raise StorageError(
+            f"invalid name {shown}: use 1-120 letters, digits, '.', '_' or '-' (starting with a letter or digit, no '..')"
+        )
+    return label
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one run folder."""
+
+    root: Path
+
+    @classmethod
+    def of(cls, config: object) -> RunLayout:
+        return cls(Path(config.run_dir))  # type: ignore[attr-defined]
+
+    def _child(self, *parts: str) -> Path:
+        p = self.root.joinpath(*parts)
+        root = self.root.resolve()
+        if root not in p.resolve().parents and p.resolve() != root:
+            raise StorageError(f"path {p} escapes the run folder {self.root}")
+        return p
+
+    @property
+    def config(self) -> Path:
+        return self._child("config.yaml")
+
+    @property
+    def subsets_dir(self) -> Path:
+        return self._child("subsets")
+
+    @property
+    def trials_dir(self) -> Path:
+        return self._child("trials")
+
+    def trial_dir(self, label: str) -> Path:
+        return self._child("trials", safe_label(label))
+
+    @property
+    def top_dir(self) -> Path:
+        return self._child("top")
+
+    @property
+    def analysis(self) -> Path:
+        return self._child("analysis.json")
+
+    @property
+    def report_dir(self) -> Path:
+        return self._child("report")
+
+    @property
+    def final_dir(self) -> Path:
+        return self._child("final")
+
+    @property
+    def state(self) -> Path:
+        return self._child("state.json")
+
+    def results(self) -> list[Path]:
+        """Every ``result.json`` under ``trials/``, sorted by folder name."""
+        if not self.trials_dir.exists():
+            return []
+        return sorted(self.trials_dir.glob("*/result.json"))
