@@ -2,6 +2,7 @@
 
 from hpscout.config._load import (
     apply_updates,
+    builtin_path,
     config_from_dict,
     config_to_dict,
     dump_config,
@@ -49,6 +50,7 @@ __all__ = [
     "TrainConfig",
     "TransferConfig",
     "apply_updates",
+    "builtin_path",
     "config_from_dict",
     "config_to_dict",
     "dump_config",

@@ -27,6 +27,7 @@ __all__ = [
     "save_config",
     "parse_overrides",
     "flatten",
+    "builtin_path",
 ]
 
 
@@ -217,6 +218,20 @@ def _line_for(loc: list[str], positions: Mapping[str, int]) -> int | None:
     return None
 
 
+BUILTIN_PREFIX = "builtin:"
+
+
+def builtin_path(value: str) -> Path:
+    """Resolve ``builtin:sst2/train.tsv`` to the example data shipped inside the package."""
+    rel = value[len(BUILTIN_PREFIX) :]
+    root = (Path(__file__).resolve().parents[1] / "templates" / "data").resolve()
+    path = (root / rel).resolve()
+    if root not in path.parents or not path.exists():
+        available = sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file() and p.suffix != ".md")
+        raise ConfigError(f"unknown builtin data {value!r}; available: {', '.join('builtin:' + a for a in available)}")
+    return path
+
+
 def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
     """Data paths in a config are relative to the config file when they exist there, else to the cwd."""
     section = data.get("data")
@@ -224,7 +239,9 @@ def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
         return
     for key in ("train", "eval"):
         value = section.get(key)
-        if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
+        if isinstance(value, str) and value.startswith(BUILTIN_PREFIX):
+            section[key] = str(builtin_path(value))
+        elif isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
             candidate = base / value
             if not Path(value).exists() and candidate.exists():
                 section[key] = str(candidate)
