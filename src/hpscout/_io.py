@@ -13,6 +13,9 @@ from typing import IO, Any
 
 from hpscout._errors import StorageError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_write_json", "atomic_open", "read_json"]
 
 
@@ -26,6 +29,7 @@ def atomic_open(path: str | os.PathLike[str], mode: str = "w", encoding: str | N
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
     except OSError as exc:
         raise _storage_error(exc, target) from exc
     binary = "b" in mode

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
     try:
-        app(args=argv, prog_name="hpscout", standalone_mode=False)
+        rc = app(args=argv, prog_name="hpscout", standalone_mode=False)
     except HpscoutError as exc:
         if debug:
             raise
@@ -82,17 +82,16 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except SystemExit as exc:
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # usage errors arrive here in non-standalone mode
+        # typer may bundle its own click (typer._click): match by shape, not by class identity.
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
+            return int(exc.exit_code)
+        if type(exc).__name__ == "Abort":
             typer.echo("aborted", err=True)
             return 130
         raise
-    return 0
+    return int(rc or 0) if isinstance(rc, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,0 +1,192 @@
+"""``hpscout run``: subsets -> search -> top-k -> transfer check -> ablation -> final config -> report.
+
+Every stage is resumable and records its status in ``<run_dir>/state.json``; running the
+same command again skips finished stages and continues unfinished ones (the search adds
+trials up to its budget; transfer and ablation run only missing cells).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpscout._errors import ConfigError, HpscoutError
+from hpscout.config import ExperimentConfig, config_to_dict, save_config
+from hpscout.store import RunLayout
+from hpscout.workflow._state import STAGES, WorkflowState, config_fingerprint
+
+__all__ = ["STAGES", "WorkflowResult", "run_workflow", "select_stages"]
+
+
+@dataclass
+class WorkflowResult:
+    run_dir: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    elapsed: float = 0.0
+
+
+def select_stages(until: str | None = None, only: list[str] | None = None) -> list[str]:
+    """The stages to run for ``--until`` / ``--only`` (validated against :data:`STAGES`)."""
+    for name in [until, *(only or [])]:
+        if name is not None and name not in STAGES:
+            raise ConfigError(f"unknown stage {name!r}; the stages are: {', '.join(STAGES)}")
+    if until and only:
+        raise ConfigError("--until and --only cannot be combined")
+    if only:
+        return [s for s in STAGES if s in only]
+    if until:
+        return list(STAGES[: STAGES.index(until) + 1])
+    return list(STAGES)
+
+
+def _say(msg: str) -> None:
+    print(f"[hpscout] {msg}", file=sys.stderr, flush=True)
+
+
+def run_workflow(
+    config: ExperimentConfig,
+    *,
+    storage: str | None = None,
+    until: str | None = None,
+    only: list[str] | None = None,
+    force: bool = False,
+) -> WorkflowResult:
+    """Run the scouting workflow for ``config``; returns what ran and where the outputs are.
+
+    Example:
+        >>> res = run_workflow(load_config("examples/sst2-minilm-lora.yaml"))  # doctest: +SKIP
+        >>> res.outputs["report"]  # doctest: +SKIP
+        'runs/sst2-minilm-lora/report/index.html'
+    """
+    t0 = time.time()
+    stages = select_stages(until, only)
+    layout = RunLayout.of(config)
+    layout.root.mkdir(parents=True, exist_ok=True)
+    state = WorkflowState.load(layout.state)
+    fp = config_fingerprint(config_to_dict(config))
+    if state.fingerprint and state.fingerprint != fp:
+        _say(
+            "the config changed since this run folder was started: finished stages are re-run; "
+            "the search study continues with its existing trials"
+        )
+        state.stages = {}
+    state.fingerprint = fp
+    save_config(config, layout.config, header=f"resolved config of run {config.name} (written by hpscout run)")
+    state.save()
+
+    result = WorkflowResult(run_dir=layout.root)
+    for stage in stages:
+        if state.done(stage) and not force and stage not in ("report",):
+            _say(f"{stage}: done earlier, skipped")
+            result.skipped.append(stage)
+            continue
+        _say(f"{stage}: running")
+        t = time.time()
+        state.mark(stage, "running")
+        try:
+            detail = _STAGE_FUNCS[stage](config, layout, storage)
+        except HpscoutError as exc:
+            state.mark(stage, "failed", error=str(exc))
+            raise
+        except KeyboardInterrupt:
+            state.mark(stage, "interrupted")
+            raise
+        state.mark(stage, "done", seconds=round(time.time() - t, 2), **(detail or {}))
+        result.ran.append(stage)
+        _say(f"{stage}: done in {time.time() - t:.1f}s")
+    result.outputs = _outputs(layout)
+    result.elapsed = time.time() - t0
+    return result
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def _stage_subsets(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.data import write_run_subsets
+
+    manifest, report = write_run_subsets(config, layout.subsets_dir)
+    return {"manifest": str(manifest), "report": str(report)}
+
+
+def _stage_search(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.search import run_search
+
+    summary = run_search(config, storage=storage, progress=True)
+    return {"n_complete": summary.n_complete, "n_pruned": summary.n_pruned, "n_failed": summary.n_failed,
+            "best_value": summary.best_value, "best_trial": summary.best_trial}
+
+
+def _stage_top(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.search import open_study, write_top_configs
+
+    study = open_study(config, storage=storage)
+    paths = write_top_configs(config, study)
+    if not paths:
+        raise HpscoutError(
+            f"no trial of study {config.name} completed, so there is no top-k to carry on with; "
+            f"see `hpscout trials {layout.config}` for the failures"
+        )
+    return {"top": [str(p) for p in paths]}
+
+
+def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.analysis import run_transfer
+
+    out = run_transfer(config, storage=storage)
+    return {"verdict": out.get("verdict") if isinstance(out, dict) else None}
+
+
+def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.analysis import analyze_run, run_ablation
+
+    run_ablation(config, storage=storage)
+    analyze_run(config, storage=storage)
+    return {}
+
+
+def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.export import export_run, write_final_config
+
+    final = write_final_config(layout.root, storage=storage)
+    outs = {"config": str(final)}
+    for fmt in ("llamafactory", "hf", "json"):
+        outs[fmt] = str(export_run(layout.root, fmt, storage=storage))
+    return outs
+
+
+def _stage_report(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.report import build_report
+
+    return {"report": str(build_report(layout.root, storage=storage))}
+
+
+_STAGE_FUNCS: dict[str, Callable[[ExperimentConfig, RunLayout, str | None], dict[str, Any] | None]] = {
+    "subsets": _stage_subsets,
+    "search": _stage_search,
+    "top": _stage_top,
+    "transfer": _stage_transfer,
+    "ablation": _stage_ablation,
+    "final": _stage_final,
+    "report": _stage_report,
+}
+
+
+def _outputs(layout: RunLayout) -> dict[str, str]:
+    out = {}
+    for key, path in (
+        ("report", layout.report_dir / "index.html"),
+        ("llamafactory", layout.final_dir / "llamafactory.yaml"),
+        ("training_args", layout.final_dir / "training_args.json"),
+        ("final_config", layout.final_dir / "config.yaml"),
+        ("analysis", layout.analysis),
+    ):
+        if path.exists():
+            out[key] = str(path)
+    return out
