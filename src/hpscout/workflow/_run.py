@@ -144,10 +144,10 @@ def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | 
 
 
 def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.analysis import analyze_run, run_ablation
+    from hpscout.analysis import analyze_search, run_ablation
 
     run_ablation(config, storage=storage)
-    analyze_run(config, storage=storage)
+    analyze_search(config, storage=storage)
     return {}
 
 

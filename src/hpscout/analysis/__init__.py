@@ -1,0 +1,96 @@
+"""Analysis: ablation effects with CIs, importance, the transfer check, cost and LR scaling.
+
+Every result lands in one file, ``<run_dir>/analysis.json`` (shape in
+:mod:`hpscout.analysis._analysis_file`), which the report reads. Each stage
+writes only its own section.
+
+Example:
+    >>> from hpscout.analysis import mean_ci
+    >>> round(mean_ci([1.0, 2.0, 3.0]).mean, 1)
+    2.0
+"""
+
+from hpscout.analysis._ablation import (
+    DEFAULT_FACTORS,
+    EXPECTED_PATTERNS,
+    AblationLevel,
+    CellRun,
+    ablation_plan,
+    check_pattern,
+    default_factors,
+    resolve_baseline,
+    resolve_level,
+    run_ablation,
+    summarize_ablation,
+)
+from hpscout.analysis._analysis_file import (
+    ANALYSIS_VERSION,
+    SECTIONS,
+    analysis_path,
+    read_analysis,
+    write_section,
+)
+from hpscout.analysis._cells import RunCell, default_run_cell
+from hpscout.analysis._cost import compute_cost, cost_summary, full_samples_of
+from hpscout.analysis._importance import compute_importance, importance_from_trials, top_fraction_trials
+from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, fit_lr_scaling, fit_power_law
+from hpscout.analysis._stats import (
+    MeanCI,
+    bonferroni,
+    bootstrap_ci,
+    holm,
+    kendall,
+    mean_ci,
+    pooled_sd,
+    sample_sd,
+    spearman,
+    welch_test,
+)
+from hpscout.analysis._summary import analyze_search
+from hpscout.analysis._transfer import compare_transfer, run_transfer, topk_size, transfer_fraction
+
+__all__ = [
+    "ANALYSIS_VERSION",
+    "DEFAULT_FACTORS",
+    "EXPECTED_PATTERNS",
+    "SECTIONS",
+    "AblationLevel",
+    "CellRun",
+    "MeanCI",
+    "RunCell",
+    "ablation_plan",
+    "analysis_path",
+    "analyze_search",
+    "best_lr_per_rung",
+    "bonferroni",
+    "bootstrap_ci",
+    "check_pattern",
+    "compare_transfer",
+    "compute_cost",
+    "compute_importance",
+    "compute_lr_scaling",
+    "cost_summary",
+    "default_factors",
+    "default_run_cell",
+    "fit_lr_scaling",
+    "fit_power_law",
+    "full_samples_of",
+    "holm",
+    "importance_from_trials",
+    "kendall",
+    "mean_ci",
+    "pooled_sd",
+    "read_analysis",
+    "resolve_baseline",
+    "resolve_level",
+    "run_ablation",
+    "run_transfer",
+    "sample_sd",
+    "spearman",
+    "summarize_ablation",
+    "top_fraction_trials",
+    "topk_size",
+    "transfer_fraction",
+    "welch_test",
+    "write_section",
+]
