@@ -151,11 +151,43 @@ def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | 
     return {}
 
 
-def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.export import export_run, write_final_config
+def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[ExperimentConfig, str]:
+    """The final config and why: the best at the larger transfer fraction when the transfer
+    check ran (larger-scale evidence beats small-scale evidence), else the search's top-1."""
+    from hpscout.analysis import read_analysis
+    from hpscout.config import load_config
+    from hpscout.search import config_for_params
 
-    final = write_final_config(layout.root, storage=storage)
-    outs = {"config": str(final)}
+    transfer = read_analysis(layout.analysis).get("transfer") or {}
+    scored = [c for c in transfer.get("configs", []) if c.get("large_value") is not None]
+    if scored:
+        sign = 1 if config.greater_is_better else -1
+        best = max(scored, key=lambda c: sign * float(c["large_value"]))
+        why = (
+            f"trial {best['trial']}: best {config.search.metric} {best['large_value']:.4g} at the transfer fraction "
+            f"{transfer.get('large_fraction')} (ranked {best.get('rank_small')} at {transfer.get('small_fraction')}); "
+            f"transfer verdict: {transfer.get('verdict')}"
+        )
+        return config_for_params(config, best.get("params") or {}), why
+    top1 = layout.top_dir / "top1.yaml"
+    if not top1.exists():
+        raise HpscoutError(f"{top1} is missing: run the search and top stages first")
+    return load_config(top1), "the search's top-1 trial (no transfer check ran)"
+
+
+def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
+    from hpscout.export import export_run
+
+    final_cfg, why = choose_final(config, layout)
+    final = layout.final_dir / "config.yaml"
+    save_config(
+        final_cfg,
+        final,
+        header=f"final config of run {config.name}, chosen by hpscout run: {why}\n"
+        "Hyperparameters as scouted; the full-scale exports beside it recompute step-based settings "
+        "(and the LR, when the LR law applies) for the full data.",
+    )
+    outs = {"config": str(final), "why": why}
     for fmt in ("llamafactory", "hf", "json"):
         outs[fmt] = str(export_run(layout.root, fmt, storage=storage))
     return outs

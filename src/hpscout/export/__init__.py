@@ -1,0 +1,48 @@
+"""Export: the final config for full-scale training, as LLaMA-Factory YAML, TrainingArguments JSON or JSON.
+
+Every export starts from the run's final config (``final/config.yaml``, else the
+best trial's ``top/top1.yaml``), recomputes the step-based settings for the full
+data and device count (:func:`full_data_plan`), moves the learning rate along the
+fitted LR law when analysis.json has one, and writes a provenance header.
+Reads only the store, never a live search.
+
+Example:
+    >>> from hpscout.export import export_run
+    >>> export_run("runs/alpaca-sft", "llamafactory", full_samples=52_000)  # doctest: +SKIP
+    PosixPath('runs/alpaca-sft/final/llamafactory.yaml')
+"""
+
+from hpscout.export._export import DEFAULT_FILES, EXPORT_FORMATS, export_run
+from hpscout.export._full_data import FullDataPlan, full_data_plan
+from hpscout.export._hf import sidecar_path_for, training_args_dict, training_args_fields
+from hpscout.export._llamafactory import LLAMAFACTORY_VERSION, llamafactory_keys, llamafactory_yaml
+from hpscout.export._prepare import Prepared, lora_targets, prepare_export
+from hpscout.export._provenance import (
+    LrCorrection,
+    Provenance,
+    final_config,
+    final_config_source,
+    lr_correction,
+)
+
+__all__ = [
+    "DEFAULT_FILES",
+    "EXPORT_FORMATS",
+    "LLAMAFACTORY_VERSION",
+    "FullDataPlan",
+    "LrCorrection",
+    "Prepared",
+    "Provenance",
+    "export_run",
+    "final_config",
+    "final_config_source",
+    "full_data_plan",
+    "llamafactory_keys",
+    "llamafactory_yaml",
+    "lora_targets",
+    "lr_correction",
+    "prepare_export",
+    "sidecar_path_for",
+    "training_args_dict",
+    "training_args_fields",
+]

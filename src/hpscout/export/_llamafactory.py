@@ -1,0 +1,189 @@
+"""LLaMA-Factory training YAML (``llamafactory-cli train <file>``) from the final config.
+
+Only keys LLaMA-Factory's argument parser accepts are written: every key is checked
+against ``data/llamafactory_keys.txt`` (LLaMA-Factory v0.9.5's ModelArguments,
+DataArguments, FinetuningArguments, GeneratingArguments and TrainingArguments, with
+transformers' Seq2SeqTrainingArguments fields that exist in both transformers 4.57
+and 5.6; see the file header). LLaMA-Factory rejects unknown keys.
+
+Task mapping. ``causal-lm`` and ``seq2seq`` map to ``stage: sft``. LLaMA-Factory has no
+sequence-classification stage: such runs are still exported (the training keys carry
+over to any transformers trainer) with a header warning that the stage, template and
+dataset keys target generative fine-tuning. ``torch`` and ``command`` tasks have no
+Hugging Face model and are refused.
+"""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from hpscout._errors import ExportError
+from hpscout.export._prepare import Prepared, lora_targets, precision_flags, scheduler_args, warmup_value
+
+__all__ = ["llamafactory_keys", "llamafactory_yaml", "LLAMAFACTORY_VERSION"]
+
+#: the LLaMA-Factory release the key list was taken from
+LLAMAFACTORY_VERSION = "0.9.5"
+
+_STAGE = {"causal-lm": "sft", "seq2seq": "sft", "sequence-classification": "sft"}
+
+
+@functools.lru_cache(maxsize=1)
+def llamafactory_keys() -> frozenset[str]:
+    """Every key LLaMA-Factory's training parser accepts (from ``data/llamafactory_keys.txt``)."""
+    text = resources.files("hpscout.export").joinpath("data/llamafactory_keys.txt").read_text(encoding="utf-8")
+    return frozenset(line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def _scalar(value: Any) -> str:
+    """One YAML scalar (or flow list/mapping) as text."""
+    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10_000).strip()
+    return text[:-4].rstrip() if text.endswith("\n...") else text.removesuffix("...").rstrip()
+
+
+def llamafactory_yaml(prep: Prepared) -> str:
+    """The LLaMA-Factory YAML text (provenance header, grouped keys, comments on what to fill in)."""
+    cfg = prep.config
+    t, plan = cfg.train, prep.plan
+    if cfg.task not in _STAGE:
+        raise ExportError(
+            f"task {cfg.task!r} has no Hugging Face model, so there is no LLaMA-Factory config to write; "
+            "use --format json (or hf for the TrainingArguments alone)"
+        )
+    header = ["LLaMA-Factory training config: llamafactory-cli train <this file>",
+              f"keys checked against LLaMA-Factory v{LLAMAFACTORY_VERSION} (hpscout/export/data/llamafactory_keys.txt)"]
+    if cfg.task == "sequence-classification":
+        header += [
+            "WARNING: LLaMA-Factory targets generative fine-tuning (pt, sft, rm, ppo, dpo, kto) and has no",
+            "sequence-classification stage. The training keys below (LR, schedule, warmup, batch, LoRA) carry",
+            "over to any transformers trainer; stage/template/dataset assume you recast the task as SFT.",
+        ]
+    header += [""] + prep.provenance.header_lines() + ["", "full-data plan:"] + [f"  {ln}" for ln in plan.text.splitlines()]
+
+    sections: list[tuple[str, list[tuple[str, Any, str]]]] = []
+    model: list[tuple[str, Any, str]] = [("model_name_or_path", cfg.model.name_or_path,
+                                           "the alias minilm is hpscout's; give a hub name or folder"
+                                           if cfg.model.name_or_path == "minilm" else "")]
+    if cfg.model.from_config:
+        model[0] = ("model_name_or_path", "REPLACE_ME", "scouting used a randomly initialised model (model.from_config)")
+    model.append(("trust_remote_code", True, ""))
+    sections.append(("model", model))
+
+    method: list[tuple[str, Any, str]] = [("stage", _STAGE[cfg.task], ""), ("do_train", True, "")]
+    if t.method == "full":
+        method.append(("finetuning_type", "full", ""))
+    else:
+        targets, target_note = lora_targets(cfg)
+        lf_target = "all" if targets == "all-linear" else ",".join(targets)
+        method += [
+            ("finetuning_type", "lora", "qlora = lora on a 4-bit model" if t.method == "qlora" else ""),
+            ("lora_rank", t.lora.r, ""),
+            ("lora_alpha", int(t.lora.alpha) if float(t.lora.alpha).is_integer() else t.lora.alpha, ""),
+            ("lora_dropout", t.lora.dropout, ""),
+            ("lora_target", lf_target, target_note or ("hpscout all-linear" if lf_target == "all" else
+                                                      f"hpscout preset {t.lora.target}" if isinstance(t.lora.target, str) else "")),
+        ]
+        if t.method == "qlora":
+            method += [("quantization_bit", 4, ""), ("quantization_method", "bnb", "")]
+    sections.append(("method", method))
+
+    data = cfg.data
+    dataset: list[tuple[str, Any, str]] = [
+        ("dataset", "REPLACE_ME", f"register {data.train} in dataset_info.json and name it here"),
+        ("dataset_dir", "data", "folder holding dataset_info.json"),
+        ("template", "REPLACE_ME", "the model's chat template (llama3, qwen, mistral, ...)"),
+        ("cutoff_len", data.max_length if cfg.task != "seq2seq" else data.max_length + data.max_target_length,
+         "data.max_length" + (" + data.max_target_length" if cfg.task == "seq2seq" else "")),
+        ("overwrite_cache", True, ""),
+        ("preprocessing_num_workers", 16, ""),
+    ]
+    if data.eval is None:
+        dataset.append(("val_size", data.eval_split, "data.eval_split (scouting held this share of train out)"))
+    else:
+        dataset.append(("eval_dataset", "REPLACE_ME", f"register {data.eval} and name it here"))
+    sections.append(("dataset", dataset))
+
+    output: list[tuple[str, Any, str]] = [
+        ("output_dir", f"saves/{cfg.name}/{t.method}/sft", ""),
+        ("logging_steps", plan.logging_steps, ""),
+        ("plot_loss", True, ""),
+        ("overwrite_output_dir", True, ""),
+        ("report_to", ",".join(t.report_to) if t.report_to else "none", ""),
+    ]
+    if plan.eval_strategy == "steps":
+        output += [("save_strategy", "steps", ""), ("save_steps", plan.save_steps, "= eval_steps")]
+    else:
+        output.append(("save_strategy", "epoch", ""))
+    output.append(("save_total_limit", 2, ""))
+    sections.append(("output", output))
+
+    sched, sched_kwargs = scheduler_args(cfg, plan.total_steps, "LLaMA-Factory")
+    warm_key, warm = warmup_value(plan, cfg)
+    train: list[tuple[str, Any, str]] = [
+        ("per_device_train_batch_size", t.batch_size, ""),
+        ("gradient_accumulation_steps", plan.grad_accum,
+         f"effective batch {plan.effective_batch_size} on {plan.devices} device(s)"),
+        ("learning_rate", float(f"{t.learning_rate:.6g}"),
+         "corrected by the LR law" if prep.provenance.lr_correction.applied else "as scouted"),
+    ]
+    if plan.max_steps:
+        train.append(("max_steps", plan.max_steps, ""))
+    else:
+        train.append(("num_train_epochs", float(t.epochs), f"{plan.total_steps:,} optimizer steps" if plan.total_steps else ""))
+    train.append(("lr_scheduler_type", sched, ""))
+    if sched_kwargs:
+        train.append(("lr_scheduler_kwargs", sched_kwargs, ""))
+    train.append((warm_key, warm, (f"= ceil({plan.warmup_ratio:.4g} x {plan.total_steps:,}) steps" if warm_key == "warmup_steps"
+                                   and plan.warmup_ratio is not None and plan.total_steps else "")))
+    train += [
+        ("weight_decay", t.weight_decay, ""),
+        ("max_grad_norm", t.max_grad_norm, ""),
+        ("optim", _optimizer(t.optimizer), "" if _optimizer(t.optimizer) == t.optimizer else
+         f"{t.optimizer} was removed in transformers 5; same optimizer"),
+    ]
+    flags, prec_note = precision_flags(cfg)
+    for key, value in flags.items():
+        train.append((key, value, prec_note or ""))
+    if not flags:
+        train.append(("bf16", False, "precision fp32 as scouted"))
+    train.append(("seed", cfg.seed, ""))
+    train.append(("ddp_timeout", 180000000, "LLaMA-Factory's examples: long dataset preprocessing on rank 0"))
+    sections.append(("train", train))
+
+    evaluation: list[tuple[str, Any, str]] = [
+        ("per_device_eval_batch_size", t.eval_batch_size, ""),
+        ("eval_strategy", plan.eval_strategy, ""),
+    ]
+    if plan.eval_strategy == "steps":
+        evaluation.append(("eval_steps", plan.eval_steps, ""))
+    if t.save_best_checkpoint:
+        evaluation += [
+            ("load_best_model_at_end", True, ""),
+            ("metric_for_best_model", cfg.search.metric, ""),
+            ("greater_is_better", cfg.search.direction == "maximize", ""),
+        ]
+    sections.append(("eval", evaluation))
+
+    keys = llamafactory_keys()
+    unknown = [k for _, items in sections for k, _, _ in items if k not in keys]
+    if unknown:  # a bug in this exporter, not a user error: fail before writing a file LLaMA-Factory rejects
+        raise ExportError(f"internal: keys {unknown} are not LLaMA-Factory v{LLAMAFACTORY_VERSION} keys")
+
+    out = [f"# {ln}".rstrip() for ln in header]
+    for title, items in sections:
+        out.append("")
+        out.append(f"### {title}")
+        for key, value, comment in items:
+            line = f"{key}: {_scalar(value)}"
+            out.append(f"{line}  # {comment}" if comment else line)
+    return "\n".join(out) + "\n"
+
+
+def _optimizer(name: str) -> str:
+    from hpscout.runner._optim import LEGACY_OPTIMIZERS
+
+    return LEGACY_OPTIMIZERS.get(name, name)

@@ -1,0 +1,237 @@
+"""What every export format shares: the final config moved to the full data, its plan and provenance."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hpscout._errors import ExportError
+from hpscout.config import ExperimentConfig, apply_updates
+from hpscout.export._full_data import FullDataPlan, full_data_plan
+from hpscout.export._provenance import (
+    Provenance,
+    build_provenance,
+    final_config,
+    final_config_source,
+    lr_correction,
+    read_run_analysis,
+    scout_info,
+)
+
+__all__ = ["Prepared", "prepare_export", "scheduler_args"]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """The final config for full-scale training and everything known about it."""
+
+    run_dir: Path
+    scouted: ExperimentConfig
+    config: ExperimentConfig
+    source: Path
+    plan: FullDataPlan
+    provenance: Provenance
+    analysis: dict[str, Any]
+
+    @property
+    def notes(self) -> list[str]:
+        return self.provenance.notes
+
+
+def prepare_export(
+    run_dir: str | Path,
+    *,
+    full_samples: int | None = None,
+    devices: int | None = None,
+    storage: str | None = None,
+    lr_correction_enabled: bool = True,
+) -> Prepared:
+    """Load the final config, plan the full-data run, apply the LR correction and gather provenance."""
+    root = Path(run_dir)
+    if not root.is_dir():
+        raise ExportError(f"run folder {root} does not exist")
+    source = final_config_source(root)
+    scouted = final_config(root)
+    analysis = read_run_analysis(root)
+    info = scout_info(root, storage)
+    known_rows, known_src = _known_full_rows(analysis)
+    plan = full_data_plan(
+        scouted,
+        full_samples=full_samples,
+        devices=devices,
+        scout_samples=info.train_samples,
+        scout_fraction=info.fraction or scouted.scout.fraction,
+        known_full_rows=known_rows,
+        known_full_rows_source=known_src,
+    )
+    correction = lr_correction(
+        scouted,
+        analysis.get("lr_scaling"),
+        enabled=lr_correction_enabled,
+        full_total_steps=plan.total_steps,
+        full_samples=plan.samples,
+        scout_fraction=info.fraction,
+    )
+    t = scouted.train
+    updates: dict[str, Any] = {
+        "train.learning_rate": correction.corrected_lr,
+        "train.devices": plan.devices,
+        "train.batch_size": plan.batch_size,
+        "train.grad_accum": plan.grad_accum,
+        # the eval batch only needs memory, which the scouted per-device batch proved
+        "train.eval_batch_size": t.eval_batch_size or 2 * t.batch_size,
+        "train.logging_steps": plan.logging_steps,
+    }
+    if t.max_steps is not None and plan.max_steps is not None:
+        updates["train.max_steps"] = plan.max_steps
+    if t.warmup_steps is not None and plan.warmup_steps is not None:
+        updates["train.warmup_steps"] = plan.warmup_steps
+    if t.eval_strategy == "steps" and plan.eval_steps is not None:
+        updates["train.eval_steps"] = plan.eval_steps
+    full = apply_updates(scouted, updates, source="full-data export")
+    provenance = build_provenance(root, scouted, source, info, analysis, correction, list(plan.notes))
+    return Prepared(root, scouted, full, source, plan, provenance, analysis)
+
+
+def _known_full_rows(analysis: dict[str, Any]) -> tuple[int | None, str]:
+    cost = _sub(analysis, "cost")
+    rows = cost.get("full_train_rows")
+    if isinstance(rows, int) and rows > 0:
+        return rows, "analysis.json cost.full_train_rows"
+    law = _sub(analysis, "lr_scaling")
+    full = _sub(law, "full")
+    rows = full.get("train_rows")
+    if isinstance(rows, int) and rows > 0:
+        return rows, "analysis.json lr_scaling.full.train_rows"
+    return None, ""
+
+
+def scheduler_args(config: ExperimentConfig, total_steps: int | None, fmt: str) -> tuple[str, dict[str, Any] | None]:
+    """``lr_scheduler_type`` and ``lr_scheduler_kwargs`` for a transformers-based trainer.
+
+    Raises:
+        ExportError: the schedule is torch's OneCycleLR (no transformers name), or it needs the run length.
+    """
+    from hpscout.runner._optim import scheduler_kwargs
+
+    t = config.train
+    if t.lr_scheduler == "one_cycle":
+        raise ExportError(
+            f"train.lr_scheduler one_cycle is torch's OneCycleLR, which {fmt} cannot express "
+            "(it takes transformers' schedule names); export with --format json, or pick a transformers schedule "
+            "such as cosine with warmup and re-check it"
+        )
+    given = dict(t.scheduler_kwargs)
+    if "decay_ratio" in given and total_steps is None:
+        raise ExportError("train.scheduler_kwargs.decay_ratio needs the full run's length in steps: pass --full-samples N")
+    kwargs = scheduler_kwargs(t.lr_scheduler, given, total_steps or 1)
+    return t.lr_scheduler, (kwargs or None)
+
+
+def precision_flags(config: ExperimentConfig) -> tuple[dict[str, bool], str | None]:
+    """bf16/fp16 flags for the full run, with a note on how ``auto`` was decided."""
+    p = config.train.precision
+    if p == "bf16":
+        return {"bf16": True}, None
+    if p == "fp16":
+        return {"fp16": True}, None
+    if p == "fp32":
+        return {}, None
+    return {"bf16": True}, "precision auto -> bf16 (Ampere or newer GPUs); on older GPUs use fp16 instead"
+
+
+def warmup_value(plan: FullDataPlan, config: ExperimentConfig) -> tuple[str, float | int]:
+    """``("warmup_steps", steps)`` when the full run's length is known, else ``("warmup_ratio", ratio)``."""
+    if plan.warmup_steps is not None:
+        return "warmup_steps", int(plan.warmup_steps)
+    ratio = plan.warmup_ratio if plan.warmup_ratio is not None else config.train.warmup_ratio
+    if not 0 <= ratio < 1 or not math.isfinite(ratio):
+        raise ExportError(f"warmup ratio must be in [0, 1), but got {ratio}")
+    return "warmup_ratio", float(ratio)
+
+
+# name fragments -> attention naming family, for models that are neither local nor cached
+_NAME_HINTS = (
+    ("distilbert", "distilbert"),
+    ("roberta", "bert"),
+    ("electra", "bert"),
+    ("minilm", "bert"),
+    ("bert", "bert"),
+    ("llama", "llama"),
+    ("qwen", "llama"),
+    ("mistral", "llama"),
+    ("mixtral", "llama"),
+    ("gemma", "llama"),
+    ("t5", "t5"),
+    ("bart", "bart"),
+    ("opt-", "bart"),
+    ("gpt2", "gpt2"),
+)
+
+
+def model_type_of(config: ExperimentConfig) -> tuple[str | None, str]:
+    """The model's ``model_type`` without loading it: from_config, a local or cached config.json, or None."""
+    import json
+
+    m = config.model
+    if m.from_config and isinstance(m.from_config.get("model_type"), str):
+        return m.from_config["model_type"], "model.from_config"
+    if m.name_or_path == "minilm":
+        return "bert", "the minilm alias (a BERT model)"
+    local = Path(m.name_or_path) / "config.json"
+    candidates = [local] if local.is_file() else []
+    if not candidates and "/" in m.name_or_path and not Path(m.name_or_path).exists():
+        try:
+            from huggingface_hub import try_to_load_from_cache
+
+            cached = try_to_load_from_cache(m.name_or_path, "config.json")
+            if isinstance(cached, str):
+                candidates.append(Path(cached))
+        except ImportError:
+            pass
+    for path in candidates:
+        try:
+            model_type = json.loads(path.read_text(encoding="utf-8")).get("model_type")
+        except (OSError, ValueError):
+            continue
+        if isinstance(model_type, str):
+            return model_type, str(path)
+    return None, "unknown"
+
+
+def lora_targets(config: ExperimentConfig) -> tuple[list[str] | str, str | None]:
+    """LoRA target modules of the final config: ``"all-linear"``, or module names for a preset or list.
+
+    Presets resolve per architecture with the runner's table (:data:`hpscout.runner._models.LORA_PRESETS`);
+    an architecture that cannot be detected without loading the model falls back to a guess from its name.
+    """
+    from hpscout.runner._models import _FAMILY_OF, LORA_PRESETS
+
+    target = config.train.lora.target
+    if isinstance(target, list):
+        return list(target), None
+    if target == "all-linear":
+        return "all-linear", None
+    model_type, how = model_type_of(config)
+    family = _FAMILY_OF.get(model_type) if model_type else None
+    if family is None:
+        name = config.model.name_or_path.lower()
+        family = next((fam for hint, fam in _NAME_HINTS if hint in name), None)
+        if family is None:
+            return list(LORA_PRESETS["llama"][target]), (
+                f"lora.target preset {target!r}: the architecture of {config.model.name_or_path!r} is unknown here, "
+                "so Llama-style module names were written; check them against the model's linear layers"
+            )
+        return list(LORA_PRESETS[family][target]), (
+            f"lora.target preset {target!r} resolved from the model name ({family}-style module names); "
+            "check them if the model is not of that family"
+        )
+    return list(LORA_PRESETS[family][target]), None
+
+
+def _sub(obj: Any, key: str) -> dict[str, Any]:
+    """``obj[key]`` when it is a mapping, else an empty dict (analysis.json sections may be partial)."""
+    value = obj.get(key) if isinstance(obj, dict) else None
+    return value if isinstance(value, dict) else {}
