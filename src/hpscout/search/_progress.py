@@ -1,0 +1,146 @@
+"""Plain-text progress of a search on stderr: one line per finished trial, then a status line.
+
+::
+
+      #  state     value      fraction  params
+      3  COMPLETE  0.4127     0.05      train.learning_rate=0.00031 train.batch_size=32
+      4  PRUNED    0.6630     0.01      train.learning_rate=0.042 train.batch_size=16
+    [search] 5/20 finished (3 complete, 1 pruned, 1 failed) | best eval_loss 0.4127 (trial 3) | ETA 4m10s
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from typing import Any, TextIO
+
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["Progress", "format_params", "format_duration", "format_table"]
+
+
+def format_duration(seconds: float | None) -> str:
+    """``75 -> '1m15s'``, ``4000 -> '1h06m'``; ``None``/inf -> ``'?'``."""
+    if seconds is None or not math.isfinite(seconds) or seconds < 0:
+        return "?"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def _fmt_value(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:.5g}"
+    return str(v)
+
+
+def format_params(params: Mapping[str, Any], width: int = 100) -> str:
+    """``key=value`` pairs on one line, cut at ``width`` characters."""
+    text = " ".join(f"{k}={_fmt_value(v)}" for k, v in params.items())
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def format_table(rows: Iterable[Mapping[str, Any]], *, header: bool = True) -> str:
+    """A compact text table of :func:`hpscout.search.trials_table` rows."""
+    lines = [f"{'#':>5}  {'state':<8}  {'value':<10}  {'fraction':<8}  params"] if header else []
+    for r in rows:
+        value = "-" if r.get("value") is None else f"{r['value']:.5g}"
+        frac = "-" if r.get("fraction") is None else f"{r['fraction']:g}"
+        state = r.get("state", "")
+        status = r.get("status")
+        if state == "FAIL" and status and status not in ("failed",):
+            state = status.upper()[:8]
+        lines.append(f"{r['number']:>5}  {state:<8}  {value:<10}  {frac:<8}  {format_params(r.get('params') or {})}")
+    return "\n".join(lines)
+
+
+class Progress:
+    """Prints finished trials as they appear and a status line with the best value and an ETA."""
+
+    def __init__(
+        self,
+        *,
+        budget: int | None,
+        metric: str,
+        direction: str,
+        enabled: bool = True,
+        stream: TextIO | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        self.budget = budget
+        self.metric = metric
+        self.maximize = direction == "maximize"
+        self.enabled = enabled
+        self.stream = stream or sys.stderr
+        self.timeout = timeout
+        self._seen: set[int] = set()
+        self._start = time.monotonic()
+        self._finished_at_start: int | None = None
+        self._header_done = False
+        self._last_line = ""
+
+    def update(self, trials: Iterable[FrozenTrial], *, counted: int | None = None) -> None:
+        """Show trials that finished since the last call, then the status line (when it changed)."""
+        if not self.enabled:
+            return
+        from hpscout.search._study import counts_toward_budget, trial_row
+
+        trials = list(trials)
+        finished = [t for t in trials if t.state.is_finished()]
+        n_counted = counted if counted is not None else sum(1 for t in trials if counts_toward_budget(t))
+        if self._finished_at_start is None:
+            self._finished_at_start = n_counted
+            self._seen = {t.number for t in finished}
+        new = sorted((t for t in finished if t.number not in self._seen), key=lambda t: t.number)
+        if new:
+            rows = [trial_row(t) for t in new]
+            text = format_table(rows, header=not self._header_done)
+            self._header_done = True
+            print(text, file=self.stream, flush=True)
+            self._seen.update(t.number for t in new)
+        line = self.status_line(trials, n_counted)
+        if line != self._last_line:
+            print(line, file=self.stream, flush=True)
+            self._last_line = line
+
+    def status_line(self, trials: list[FrozenTrial], n_counted: int) -> str:
+        n_complete = sum(1 for t in trials if t.state == TrialState.COMPLETE)
+        n_pruned = sum(1 for t in trials if t.state == TrialState.PRUNED)
+        from hpscout.search._study import is_failed_verdict
+
+        n_failed = sum(1 for t in trials if is_failed_verdict(t))
+        n_running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+        total = "?" if self.budget is None else str(self.budget)
+        parts = [f"[search] {n_counted}/{total} finished ({n_complete} complete, {n_pruned} pruned, {n_failed} failed"]
+        parts[0] += f", {n_running} running)" if n_running else ")"
+        best = _best(trials, self.maximize)
+        if best is not None:
+            parts.append(f"best {self.metric} {best.value:.5g} (trial {best.number})")
+        parts.append(f"ETA {format_duration(self.eta(n_counted))}")
+        return " | ".join(parts)
+
+    def eta(self, n_counted: int) -> float | None:
+        elapsed = time.monotonic() - self._start
+        by_timeout = None if self.timeout is None else max(0.0, self.timeout - elapsed)
+        done_here = n_counted - (self._finished_at_start or 0)
+        if self.budget is None:
+            return by_timeout
+        remaining = max(0, self.budget - n_counted)
+        if remaining == 0:
+            return 0.0
+        if done_here <= 0:
+            return by_timeout
+        est = elapsed / done_here * remaining
+        return est if by_timeout is None else min(est, by_timeout)
+
+
+def _best(trials: list[FrozenTrial], maximize: bool) -> FrozenTrial | None:
+    done = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)]
+    if not done:
+        return None
+    return max(done, key=lambda t: t.value) if maximize else min(done, key=lambda t: t.value)  # type: ignore[arg-type, return-value]

@@ -1,0 +1,37 @@
+"""Cheap module-level objectives for search tests (worker processes import them by name).
+
+Each takes ``(trial, config)``: ``config`` already holds the trial's sampled parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+from hpscout.search import run_rungs
+
+
+def quadratic(trial, config):
+    """Best at learning_rate = 1e-3; larger fractions lower the value a little (like more data)."""
+    lr = config.train.learning_rate
+    return run_rungs(trial, lambda f: (math.log10(lr) + 3) ** 2 + 0.01 / f, config.scout.fidelities)
+
+
+def noop(trial, config):
+    """Record which GPU the worker was pinned to, return a number."""
+    trial.set_user_attr("cuda", os.environ.get("CUDA_VISIBLE_DEVICES"))
+    trial.set_user_attr("pid", os.getpid())
+    return float(config.train.learning_rate)
+
+
+def sleepy(trial, config):
+    """Sleep HPSCOUT_TEST_SLEEP seconds; while HPSCOUT_TEST_BLOCK exists, announce the trial and hang."""
+    block = os.environ.get("HPSCOUT_TEST_BLOCK")
+    if block and Path(block).exists():
+        Path(block + ".started").write_text(json.dumps({"number": trial.number, "params": trial.params}))
+        time.sleep(600)
+    time.sleep(float(os.environ.get("HPSCOUT_TEST_SLEEP", "0.02")))
+    return float(config.train.learning_rate)

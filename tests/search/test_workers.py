@@ -1,0 +1,67 @@
+"""Local worker processes: GPU pinning, and exact counts on the default storage."""
+
+from __future__ import annotations
+
+import pytest
+from optuna.trial import TrialState
+
+from hpscout import SearchError
+from hpscout.config import config_from_dict
+from hpscout.search import assign_gpus, gpu_count, open_study, run_search, visible_gpus
+
+pytestmark = pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+
+
+def test_assign_gpus_round_robin_with_a_fake_gpu_count():
+    assert assign_gpus(4, 4) == ["0", "1", "2", "3"]
+    assert assign_gpus(4, 2) == ["0", "1", "0", "1"]
+    assert assign_gpus(2, 8) == ["0", "1"]
+    assert assign_gpus(3, 0) == [None, None, None]
+    assert assign_gpus(2, ["GPU-aa", "GPU-bb"]) == ["GPU-aa", "GPU-bb"]
+
+
+def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == ["2", "3"] and gpu_count() == 2
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1,-1,2")
+    assert visible_gpus() == ["1"]
+
+
+def make_config(tmp_path, trials):
+    return config_from_dict(
+        {
+            "name": "workers-test",
+            "output_dir": str(tmp_path / "run"),
+            "data": {"train": "train.csv"},
+            "scout": {"fraction": 0.05, "fidelities": [0.05]},
+            "search": {
+                "trials": trials,
+                "sampler": "random",
+                "pruner": "none",
+                "space": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
+            },
+        }
+    )
+
+
+def test_lambda_objective_rejected_for_several_workers(tmp_path):
+    with pytest.raises(SearchError, match="module-level function"):
+        run_search(make_config(tmp_path, 4), workers=2, objective=lambda t, c: 0.0, progress=False)
+
+
+@pytest.mark.slow
+def test_four_local_workers_on_the_default_storage_exact_count_and_gpu_pinning(tmp_path, monkeypatch):
+    from _objectives import noop
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # a fake 2-GPU machine: workers are pinned round-robin
+    cfg = make_config(tmp_path, trials=40)
+    summary = run_search(cfg, workers=4, objective=noop, progress=False)
+    trials = open_study(cfg).get_trials(deepcopy=False)
+    assert summary.n_complete == 40 and len(trials) == 40
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    assert sorted(t.number for t in trials) == list(range(40))
+    assert not any("interrupted" in t.user_attrs for t in trials)  # no storage error, no retry
+    assert {t.user_attrs["cuda"] for t in trials} == {"0", "1"}
+    assert len({t.user_attrs["pid"] for t in trials}) >= 2  # the work really was shared
