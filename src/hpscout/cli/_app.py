@@ -65,9 +65,20 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+def _interrupted(exc: KeyboardInterrupt) -> int:
+    from hpscout._signals import Terminated
+
+    what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted (Ctrl-C)", 130)
+    typer.echo(f"{what}: the running trial was re-queued and files are flushed; run the same command to resume", err=True)
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
+    from hpscout._signals import install_sigterm_handler
+
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
+    install_sigterm_handler()
     try:
         rc = app(args=argv, prog_name="hpscout", standalone_mode=False)
     except HpscoutError as exc:
@@ -75,14 +86,22 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"error: {exc}", err=True)
         return exc.exit_code
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        return 130
+    except KeyboardInterrupt as exc:
+        return _interrupted(exc)
     except typer.Exit as exc:
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):  # typer turns an interrupt into Exit(130)
+            return _interrupted(cause)
         return exc.exit_code
     except SystemExit as exc:
+        if isinstance(exc.__context__, KeyboardInterrupt):  # typer exits 130 on an interrupt
+            return _interrupted(exc.__context__)
         return int(exc.code or 0) if not isinstance(exc.code, str) else 2
     except Exception as exc:  # usage errors arrive here in non-standalone mode
+        # click turns Ctrl-C (and our SIGTERM) into Abort; the original interrupt is its cause.
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, KeyboardInterrupt):
+            return _interrupted(cause)
         # typer may bundle its own click (typer._click): match by shape, not by class identity.
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
@@ -91,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
             typer.echo("aborted", err=True)
             return 130
         raise
+    if rc == 130:  # typer swallows the interrupt and returns 130
+        from hpscout._signals import Terminated, received
+
+        return _interrupted(Terminated() if received() else KeyboardInterrupt())
     return int(rc or 0) if isinstance(rc, int) else 0
 
 

@@ -88,13 +88,17 @@ def _worker_main(
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     os.environ["HPSCOUT_WORKER"] = str(index)
+    from hpscout._signals import Terminated, install_sigterm_handler
     from hpscout.search._study import run_worker
 
+    install_sigterm_handler()
     try:
         run_worker(config, storage=storage, trials=trials, objective=objective, progress=False, seed_offset=index)
     except HpscoutError as exc:
         print(f"error: worker {index}: {exc}", file=sys.stderr, flush=True)
         sys.exit(exc.exit_code)
+    except Terminated:
+        sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)
 
