@@ -300,7 +300,7 @@ class TransferConfig(_Model):
 class TorchTaskConfig(_Model):
     """The plain-PyTorch path: your own nn.Module and data factories."""
 
-    factory: str = Field(..., description="'module:function' returning a hpscout.runner.TorchTask for (config, train_indices).")
+    factory: str = Field(..., description="'module:function'; called as factory(config, info) (info: fraction, seed, out_dir, device), returns a hpscout.runner.TorchTask.")
 
 
 class CommandTaskConfig(_Model):

@@ -1,0 +1,69 @@
+"""``hpscout train``: run one trial of a config's training settings on the scouting subset."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, info, load
+
+
+def train(
+    config: ConfigArg,
+    set_: SetOpt = None,
+    fraction: Annotated[
+        float | None,
+        typer.Option("--fraction", help="Data fraction in (0, 1] to train on; default scout.fraction.", show_default=False),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Trial folder; default <output_dir>/trials/train-<timestamp>.", show_default=False),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Train once with the config's train settings; write OUT/result.json, history.csv and tb/.
+
+    Exits 0 whenever the trial ran, whatever its status (complete, pruned, diverged,
+    oom, failed); exits 2 on bad input (config, flags, metric name, factory, placeholders).
+
+    Example:
+
+    \b
+        hpscout train examples/sst2-minilm-lora.yaml --set train.learning_rate=3e-3 --fraction 0.01
+        hpscout train my.yaml --out runs/my/trials/lr-check --json
+    """
+    from hpscout._errors import RunnerError
+    from hpscout.runner import run_trial, validate_trial_config
+
+    if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise RunnerError(f"--fraction must be in (0, 1], but got {fraction}")
+    cfg = load(config, set_)
+    validate_trial_config(cfg, fraction)
+    from hpscout.store import RunLayout
+
+    out_dir = out or RunLayout.of(cfg).trial_dir(f"train-{datetime.now():%Y%m%d-%H%M%S}")
+    if out_dir.exists() and not out_dir.is_dir():
+        raise RunnerError(f"--out must be a folder, but {out_dir} is a file")
+    used = cfg.scout.fraction if fraction is None else fraction
+    info(f"training {cfg.name} ({cfg.task}, {cfg.train.method}) on fraction {used:g} -> {out_dir}")
+    result = run_trial(cfg, out_dir=out_dir, fraction=fraction)
+    path = out_dir / "result.json"
+    if as_json:
+        echo_json({"result": str(path), **result.to_dict(), "history": len(result.history)})
+        return
+    metric = cfg.search.metric
+    shown = f"{metric}={result.objective:.4g}" if result.objective is not None else f"{metric}=n/a"
+    typer.echo(
+        f"{result.status.value}: {shown}, {result.steps} steps, {result.elapsed_seconds:.1f} s, "
+        f"{result.trainable_params or 0:,} trainable params"
+        + (f" ({result.message.splitlines()[0]})" if result.message else "")
+    )
+    typer.echo(f"result: {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train)

@@ -1,0 +1,234 @@
+"""HFRunner on tiny random-init models: classification (BERT), causal-LM SFT (Llama), seq2seq (T5)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import pytest
+from _fixtures import (
+    TINY_LLAMA,
+    TINY_T5,
+    RecordingReporter,
+    classification_config,
+    write_alpaca_json,
+    write_classification_csv,
+    write_summaries_jsonl,
+)
+
+from hpscout.config import apply_updates, config_from_dict
+from hpscout.runner import TrialResult, TrialStatus, run_trial, validate_trial_config
+
+pytest.importorskip("transformers")
+pytest.importorskip("peft")
+
+
+def test_classification_complete(tmp_path):
+    cfg = classification_config(tmp_path, epochs=2)
+    rep = RecordingReporter()
+    r = run_trial(cfg, out_dir=tmp_path / "t", reporter=rep)
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert set(r.metrics) >= {"eval_loss", "eval_accuracy", "eval_f1"}
+    assert r.objective == r.metrics["eval_accuracy"]
+    assert r.steps == 16 and r.train_samples == 64 and r.samples_processed == 128
+    assert r.trainable_params == r.total_params > 0  # full fine-tuning
+    assert r.seed == 7 and r.fraction == 1.0 and r.config["train"]["epochs"] == 2
+    assert {"torch", "transformers", "python"} <= set(r.versions)
+    # one report per epoch, at the epoch's last step
+    assert [s for s, _ in rep.values] == [8, 16]
+    # history: train logs every step, eval rows merged in
+    assert [h["step"] for h in r.history] == list(range(1, 17))
+    assert all("loss" in h and "learning_rate" in h for h in r.history)
+    assert "eval_accuracy" in r.history[7] and "eval_accuracy" in r.history[15]
+    # files
+    saved = TrialResult.load(tmp_path / "t" / "result.json")
+    assert saved.status is TrialStatus.COMPLETE and saved.metrics == r.metrics
+    rows = list(csv.DictReader(open(tmp_path / "t" / "history.csv")))
+    assert len(rows) == 16 and rows[0]["step"] == "1"
+    assert list((tmp_path / "t" / "tb").glob("events.out.tfevents.*"))
+    assert not (tmp_path / "t" / ".checkpoints").exists()
+
+
+def test_lora_string_labels_grad_accum(tmp_path):
+    cfg = classification_config(tmp_path, method="lora", grad_accum=3, lora={"r": 4, "target": "qkvo"})
+    write_classification_csv(tmp_path / "train.csv", 64, seed=1, string_labels=True)
+    write_classification_csv(tmp_path / "eval.csv", 16, seed=2, string_labels=True)
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert 0 < r.trainable_params < r.total_params
+    # 8 batches per epoch, windows of 3 -> 3 optimizer steps (the last window has 2 batches)
+    assert r.steps == 3 and r.samples_processed == 64
+
+
+def test_classifier_head_trainable_under_lora(tmp_path):
+    from hpscout.runner._models import apply_method, load_model, load_tokenizer
+
+    cfg = classification_config(tmp_path, method="lora")
+    tok = load_tokenizer(cfg.model)
+    model = apply_method(load_model(cfg, tokenizer=tok, num_labels=2), cfg)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert any("classifier" in n for n in trainable)
+    assert any("lora_A" in n and "query" in n for n in trainable)
+    assert not any("lora_A" in n and ".key." in n for n in trainable)  # qv preset
+    assert not any("word_embeddings" in n for n in trainable)
+
+
+def _sft_config(tmp_path, **train):
+    data = write_alpaca_json(tmp_path / "alpaca.json", 24)
+    settings = {"learning_rate": 1e-3, "batch_size": 4, "max_steps": 3, "logging_steps": 1, "method": "lora"}
+    settings.update(train)
+    return config_from_dict(
+        {
+            "name": "tiny-sft",
+            "task": "causal-lm",
+            "model": {"from_config": TINY_LLAMA},
+            "data": {"train": str(data), "eval_split": 0.25, "max_length": 96},
+            "scout": {"fraction": 1.0},
+            "train": settings,
+            "search": {"metric": "eval_loss"},
+        }
+    )
+
+
+def test_causal_lm_sft(tmp_path):
+    r = run_trial(_sft_config(tmp_path), out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert set(r.metrics) >= {"eval_loss", "eval_perplexity"}
+    assert r.metrics["eval_perplexity"] == pytest.approx(math.exp(r.metrics["eval_loss"]), rel=1e-6)
+    assert r.train_samples == 18 and r.steps == 3
+
+
+def test_sft_prompt_tokens_are_masked(tmp_path):
+    from hpscout.data import prepare_data
+    from hpscout.runner._models import load_tokenizer
+    from hpscout.runner._tasks import IGNORE_INDEX, alpaca_prompt, tokenize
+
+    cfg = _sft_config(tmp_path)
+    cfg = apply_updates(cfg, {"data.max_length": 512})
+    prepared = prepare_data(cfg)
+    tok = load_tokenizer(cfg.model)
+    feats = tokenize("causal-lm", prepared.train, tok, cfg.data)
+    for raw, f in zip(prepared.train, feats, strict=True):
+        prompt = alpaca_prompt(raw["instruction"], raw["input"])
+        n_prompt = len(tok(prompt, add_special_tokens=False)["input_ids"])
+        labels = f["labels"]
+        assert labels[:n_prompt] == [IGNORE_INDEX] * n_prompt
+        assert IGNORE_INDEX not in labels[n_prompt:]
+        assert labels[n_prompt:] == f["input_ids"][n_prompt:]  # the response is supervised token for token
+        assert labels[-1] == tok.sep_token_id  # eos (BERT vocab: [SEP]) closes the response
+
+
+def test_sft_truncation_keeps_response_tokens():
+    from hpscout.runner._tasks import IGNORE_INDEX, _sft_features
+
+    ids, labels = _sft_features(list(range(100)), [7] * 50, max_length=64)
+    assert len(ids) == 64 and labels.count(IGNORE_INDEX) == 32 and labels[32:] == [7] * 32
+
+
+def test_seq2seq_rouge(tmp_path):
+    data = write_summaries_jsonl(tmp_path / "sum.jsonl", 40)
+    cfg = config_from_dict(
+        {
+            "name": "tiny-s2s",
+            "task": "seq2seq",
+            "model": {"from_config": TINY_T5},
+            "data": {"train": str(data), "text_column": "document", "target_column": "summary", "max_target_length": 8},
+            "scout": {"fraction": 1.0},
+            "train": {"learning_rate": 1e-3, "batch_size": 8, "max_steps": 3, "method": "lora", "lora": {"target": "qkvo"}},
+            "search": {"metric": "eval_rouge1", "direction": "maximize"},
+        }
+    )
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert set(r.metrics) >= {"eval_loss", "eval_rouge1", "eval_rouge2", "eval_rougeL"}
+    assert all(0.0 <= r.metrics[k] <= 1.0 for k in ("eval_rouge1", "eval_rouge2", "eval_rougeL"))
+
+
+def test_unknown_metric_fails_with_available_names(tmp_path):
+    cfg = apply_updates(classification_config(tmp_path), {"search.metric": "eval_bleu"})
+    with pytest.raises(Exception, match="eval_accuracy, eval_f1"):
+        validate_trial_config(cfg)
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.FAILED
+    assert "eval_bleu" in r.message and "eval_loss, eval_accuracy, eval_f1" in r.message
+    assert json.loads((tmp_path / "t" / "result.json").read_text())["status"] == "failed"
+    assert (tmp_path / "t" / "traceback.txt").exists()
+
+
+def test_setup_error_is_a_failed_trial(tmp_path):
+    cfg = apply_updates(classification_config(tmp_path), {"data.train": str(tmp_path / "missing.csv")})
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.FAILED and "missing.csv" in r.message
+
+
+def test_early_stopping_restores_best_and_deletes_checkpoints(tmp_path):
+    # threshold 10: no evaluation after the first counts as an improvement -> stop after patience=1
+    cfg = classification_config(
+        tmp_path, max_steps=12, eval_strategy="steps", eval_steps=2,
+        early_stopping={"patience": 1, "threshold": 10.0},
+    )
+    rep = RecordingReporter()
+    r = run_trial(cfg, out_dir=tmp_path / "t", reporter=rep)
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert r.steps == 4 and [s for s, _ in rep.values] == [2, 4]
+    evals = [h for h in r.history if "eval_accuracy" in h]
+    best_step = 2 if evals[0]["eval_accuracy"] >= evals[1]["eval_accuracy"] else 4
+    assert r.objective == next(h["eval_accuracy"] for h in evals if h["step"] == best_step)
+    assert not (tmp_path / "t" / ".checkpoints").exists()
+    assert not (tmp_path / "t" / "best_checkpoint").exists()
+
+
+def test_save_best_checkpoint_keeps_it(tmp_path):
+    cfg = classification_config(tmp_path, max_steps=4, eval_strategy="steps", eval_steps=2, save_best_checkpoint=True)
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert (tmp_path / "t" / "best_checkpoint" / "config.json").exists()
+    assert not (tmp_path / "t" / ".checkpoints").exists()
+
+
+def test_eval_every_n_steps_plus_final(tmp_path):
+    cfg = classification_config(tmp_path, max_steps=5, eval_strategy="steps", eval_steps=2)
+    rep = RecordingReporter()
+    r = run_trial(cfg, out_dir=tmp_path / "t", reporter=rep)
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert [s for s, _ in rep.values] == [2, 4, 5]
+
+
+def test_same_seed_same_metrics_other_seed_differs(tmp_path):
+    cfg = classification_config(tmp_path, max_steps=4, method="lora")
+    a = run_trial(cfg, out_dir=tmp_path / "a")
+    b = run_trial(cfg, out_dir=tmp_path / "b")
+    c = run_trial(apply_updates(cfg, {"seed": 8}), out_dir=tmp_path / "c")
+    assert a.status is b.status is c.status is TrialStatus.COMPLETE
+    assert a.metrics == b.metrics
+    assert [h["loss"] for h in a.history] == [h["loss"] for h in b.history]
+    assert a.metrics["eval_loss"] != c.metrics["eval_loss"]
+
+
+def test_one_cycle_and_legacy_optimizer(tmp_path):
+    cfg = classification_config(tmp_path, max_steps=8, lr_scheduler="one_cycle", warmup_ratio=0.25, optimizer="adamw_hf")
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert "adamw_hf" in r.message and "adamw_torch" in r.message
+    lrs = [h["learning_rate"] for h in r.history]
+    peak = lrs.index(max(lrs))
+    assert max(lrs) == pytest.approx(1e-3)
+    assert 0 < peak < len(lrs) - 1 and lrs[0] < lrs[peak] > lrs[-1]
+
+
+def test_qlora_needs_gpu_and_bitsandbytes(tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this checks the message on machines without CUDA")
+    r = run_trial(classification_config(tmp_path, method="qlora"), out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.FAILED and "qlora needs a CUDA GPU and bitsandbytes" in r.message
+
+
+def test_step_matched_fidelity_trains_the_scouting_steps(tmp_path):
+    cfg = apply_updates(classification_config(tmp_path), {"scout.step_matched": True})
+    r = run_trial(cfg, out_dir=tmp_path / "t", fraction=0.5)
+    assert r.status is TrialStatus.COMPLETE, r.message
+    # 32 rows at fraction 0.5, but 64 rows / batch 8 = 8 steps at the scouting fraction 1.0
+    assert r.train_samples == 32 and r.steps == 8 and "step-matched" in r.message
