@@ -130,6 +130,22 @@ def _special_token_ids(tokenizer: Any) -> dict[str, int]:
     return {k: v for k, v in ids.items() if v is not None}
 
 
+class _quiet_loading:
+    """Silence the per-load weight report and progress bar (a new classifier head is expected here)."""
+
+    def __init__(self, transformers: Any) -> None:
+        self.logging = transformers.utils.logging
+
+    def __enter__(self) -> None:
+        self.level = self.logging.get_verbosity()
+        self.logging.set_verbosity_error()
+        self.logging.disable_progress_bar()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.logging.set_verbosity(self.level)
+        self.logging.enable_progress_bar()
+
+
 def load_model(
     config: Any,
     *,
@@ -183,7 +199,8 @@ def load_model(
         kwargs["quantization_config"] = quantization_config
         kwargs["device_map"] = {"": torch.cuda.current_device()}
     try:
-        model = auto.from_pretrained(path, **kwargs)
+        with _quiet_loading(transformers):
+            model = auto.from_pretrained(path, **kwargs)
     except (OSError, ValueError) as exc:
         raise _load_error("model", path, exc) from exc
     if config.task in ("sequence-classification", "causal-lm") and model.config.pad_token_id is None:
