@@ -6,8 +6,8 @@ import subprocess
 import sys
 
 import pytest
-
 from _fullfs import fill, small_tmpfs  # noqa: E402  (tests/store on sys.path via rootdir conftest)
+
 from hpscout import StorageError
 from hpscout._io import atomic_write_json, atomic_write_text, read_json
 

@@ -191,8 +191,8 @@ class TrainConfig(_Model):
     )
     optimizer: str = Field("adamw_torch", description="Optimizer name as transformers knows it (adamw_torch, adafactor, sgd, ...).")
     method: Literal["lora", "full", "qlora"] = Field("lora", description="Fine-tuning method.")
-    lora: LoraConfig = Field(default_factory=LoraConfig)
-    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)
+    lora: LoraConfig = Field(default_factory=LoraConfig)  # type: ignore[arg-type]
+    early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)  # type: ignore[arg-type]
     eval_strategy: Literal["epoch", "steps"] = Field("epoch", description="Evaluate per epoch or every eval_steps.")
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (eval_strategy=steps).")
     logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps.")
@@ -321,13 +321,13 @@ class ExperimentConfig(_Model):
     task: Literal["sequence-classification", "causal-lm", "seq2seq", "torch", "command"] = Field(
         "sequence-classification", description="What is being fine-tuned."
     )
-    model: ModelConfig = Field(default_factory=ModelConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
     data: DataConfig
-    scout: ScoutConfig = Field(default_factory=ScoutConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    search: SearchConfig = Field(default_factory=SearchConfig)
-    ablation: AblationConfig = Field(default_factory=AblationConfig)
-    transfer: TransferConfig = Field(default_factory=TransferConfig)
+    scout: ScoutConfig = Field(default_factory=ScoutConfig)  # type: ignore[arg-type]
+    train: TrainConfig = Field(default_factory=TrainConfig)  # type: ignore[arg-type]
+    search: SearchConfig = Field(default_factory=SearchConfig)  # type: ignore[arg-type]
+    ablation: AblationConfig = Field(default_factory=AblationConfig)  # type: ignore[arg-type]
+    transfer: TransferConfig = Field(default_factory=TransferConfig)  # type: ignore[arg-type]
     torch: TorchTaskConfig | None = Field(None, description="Settings of task 'torch'.")
     command: CommandTaskConfig | None = Field(None, description="Settings of task 'command'.")
     storage: str | None = Field(None, description="Optuna storage URL; default: a local file under output_dir.")

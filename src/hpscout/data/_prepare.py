@@ -230,11 +230,13 @@ def prepare_data(config: ExperimentConfig, fraction: float | None = None) -> Pre
     if d.eval:
         eval_table, _ = _load(_local(str(d.eval)))
         _check_columns(eval_table, _required_columns(config), str(d.eval))
-        eval_rows = np.arange(eval_table.num_rows, dtype=np.int64)
+        eval_rows: np.ndarray | None = np.arange(eval_table.num_rows, dtype=np.int64)
         eval_source = str(d.eval)
     else:
         eval_table, eval_rows, eval_source = table, heldout, train_path
-    eval_rows = _cap_eval(eval_table, eval_rows, keys, d.max_eval_samples, int(config.seed), eval_source)
+    eval_rows = _cap_eval(
+        eval_table, eval_rows, keys, d.max_eval_samples, int(config.seed), eval_source  # type: ignore[arg-type]
+    )
     return PreparedData(
         train=table.select(train_idx),
         eval=eval_table if eval_rows is None else eval_table.select(eval_rows),

@@ -122,8 +122,8 @@ def representativeness(
     lengths = text_lengths(data, column) if column is not None else None
     full_shares = _shares(full_counts)
     subsets = []
-    for s, counts in zip(subset_set, per_subset, strict=True):
-        shares = _shares(counts)
+    for s, sub_counts in zip(subset_set, per_subset, strict=True):
+        shares = _shares(sub_counts)
         subsets.append(
             {
                 "fraction": s.fraction,

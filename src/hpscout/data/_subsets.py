@@ -369,12 +369,12 @@ def _compress(
         joint = joint * k + c
     total = math.prod(sizes)
     if total <= max(1 << 22, 4 * joint.size):
-        present = np.bincount(joint, minlength=total) > 0
-        combos = np.flatnonzero(present)
-        dense = (np.cumsum(present) - 1)[joint]
+        present: np.ndarray = np.bincount(joint, minlength=total) > 0
+        combos: np.ndarray = np.flatnonzero(present)
+        dense_codes: np.ndarray = (np.cumsum(present) - 1)[joint]
     else:
-        combos, dense = np.unique(joint, return_inverse=True)
-        dense = dense.reshape(-1)
+        combos, dense_codes = np.unique(joint, return_inverse=True)
+        dense_codes = dense_codes.reshape(-1)
     out_labels = []
     for combo in combos.tolist():
         parts = []
@@ -382,7 +382,7 @@ def _compress(
             combo, r = divmod(combo, k)
             parts.append(r)
         out_labels.append("|".join(lab[r] for lab, r in zip(labels, reversed(parts), strict=True)))
-    return StrataCodes(dense.astype(small, copy=False), tuple(out_labels), keys)
+    return StrataCodes(dense_codes.astype(small, copy=False), tuple(out_labels), keys)
 
 
 # --------------------------------------------------------------------------- sizes and allocation

@@ -288,7 +288,7 @@ def scout_trainer_class(task: str) -> type:
 
         def create_scheduler(self, num_training_steps: int, optimizer: Any = None) -> Any:
             # one schedule builder for both runners: one_cycle and decay_ratio work here too
-            if self.lr_scheduler is None:
+            if self.lr_scheduler is None:  # type: ignore[has-type]
                 self.lr_scheduler = make_scheduler(
                     self.scout.scheduler,
                     optimizer if optimizer is not None else self.optimizer,
