@@ -107,3 +107,17 @@ def test_lr_correction_not_applied(cfg):
     assert not unknown.applied and "--full-samples" in unknown.reason
     ok = lr_correction(cfg, samples_law, enabled=True, full_total_steps=None, full_samples=4000, scout_fraction=None)
     assert ok.applied and ok.corrected_lr == pytest.approx(2e-3 * 4 ** -0.277)
+
+
+def test_lr_correction_needs_a_slope_told_apart_from_zero(cfg):
+    import copy
+
+    base = fake_analysis(cfg)["lr_scaling"]
+    noisy = copy.deepcopy(base)
+    noisy["beta"], noisy["beta_ci"] = 1.14, [-5.43, 7.72]  # the SST-2 demo's fit
+    c = lr_correction(cfg, noisy, enabled=True, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
+    assert not c.applied and c.corrected_lr == c.scouted_lr and "includes 0" in c.reason
+    two_points = copy.deepcopy(base)
+    two_points["beta_ci"] = None
+    c = lr_correction(cfg, two_points, enabled=True, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
+    assert not c.applied and "confidence interval" in c.reason

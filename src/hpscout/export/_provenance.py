@@ -186,6 +186,13 @@ def lr_correction(
     ci = section.get("beta_ci") if isinstance(section.get("beta_ci"), list) else None
     extra = {"beta": float(beta), "beta_ci": ci, "x_kind": kind, "fractions_used": fractions,
              "predicted_full_lr": section.get("predicted_full_lr")}
+    # Extrapolating a law whose slope is not told apart from 0 moves the LR by noise
+    # (seen on the SST-2 demo: beta 1.14, 95% CI -5.4..7.7, would cut the LR 30x). Apply it only
+    # when the interval is known and excludes 0.
+    if ci is None or len(ci) != 2 or not all(isinstance(c, (int, float)) for c in ci):
+        return skip("beta has no confidence interval (fewer than 3 fractions with a usable optimum)", **extra)
+    if ci[0] <= 0 <= ci[1]:
+        return skip(f"beta's 95% interval [{ci[0]:.3g}, {ci[1]:.3g}] includes 0: no detectable LR drift", **extra)
     frac = scout_fraction or config.scout.fraction
     x_scout = _x_at(section, kind, frac)
     if x_scout is None:
