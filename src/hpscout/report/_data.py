@@ -266,6 +266,8 @@ def _section(analysis: dict[str, Any], name: str) -> dict[str, Any] | None:
 
 
 def _status_of(trial: Any) -> str:
+    if trial.state.name == "PRUNED":  # a rung may have completed before the pruner stopped the trial
+        return "pruned"
     status = trial.user_attrs.get("status")
     if isinstance(status, str) and status:
         return status
