@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from hpscout._format import format_duration
 from hpscout.report._data import TrialRow
 
 __all__ = ["fmt_value", "fmt_lr", "fmt_seconds", "fmt_int", "fmt_any", "fmt_warmup", "table_header", "table_cells"]
@@ -29,15 +30,8 @@ def fmt_lr(value: float | None) -> str:
 
 
 def fmt_seconds(value: float | None) -> str:
-    """A duration: 42s, 3m05s, 2h14m."""
-    if value is None or not math.isfinite(value):
-        return "—"
-    s = int(round(value))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+    """A duration: 42s, 3m05s, 2h14m; missing values as an em dash."""
+    return format_duration(value, missing="—")
 
 
 def fmt_int(value: int | None) -> str:

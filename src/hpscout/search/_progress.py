@@ -18,19 +18,11 @@ from typing import Any, TextIO
 
 from optuna.trial import FrozenTrial, TrialState
 
+from hpscout._format import format_duration
+
 __all__ = ["Progress", "format_params", "format_duration", "format_table"]
 
 
-def format_duration(seconds: float | None) -> str:
-    """``75 -> '1m15s'``, ``4000 -> '1h06m'``; ``None``/inf -> ``'?'``."""
-    if seconds is None or not math.isfinite(seconds) or seconds < 0:
-        return "?"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
 
 
 def _fmt_value(v: Any) -> str:
