@@ -69,6 +69,38 @@ def test_ledger_charges_the_whole_rung_or_the_increment():
         full.charge(1, 0.1)
 
 
+def test_workflow_transfers_every_topk_entrant_once():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    after = se._methods.transfer_every_topk_entrant(k=2, fraction=0.2)
+    study = optuna.create_study(direction="maximize")
+    rerun: list[tuple[int, float]] = []
+
+    def evaluate_trial(number, fraction):
+        rerun.append((number, fraction))
+        return 0.0
+
+    for value in (0.5, 0.7, 0.6, 0.9, 0.1, 0.95):
+        study.add_trial(optuna.trial.create_trial(value=value))
+        after(study, study.trials[-1], evaluate_trial)
+    # top-2 after each trial: {0}, {1,0}, {1,2}, {3,1}, {3,1}, {5,3}: each entrant re-run once, in order
+    assert rerun == [(0, 0.2), (1, 0.2), (2, 0.2), (3, 0.2), (5, 0.2)]
+
+
+def test_hpscout_method_is_the_default_workflow():
+    from hpscout.config import ScoutConfig, TransferConfig
+
+    plan = se._methods.build("hpscout", 0, 0.03, [])
+    assert plan.ladder == tuple(ScoutConfig().fidelities)
+    assert plan.after_trial is not None
+    assert TransferConfig().resolve_fraction(0.05) == pytest.approx(0.2)
+    assert TransferConfig(fraction=0.5).resolve_fraction(0.05) == 0.5
+    assert TransferConfig().resolve_fraction(0.5) == 1.0
+    # baselines have no after-trial step
+    assert se._methods.build("tpe", 0, 0.03, []).after_trial is None
+
+
 def test_budget_to_reach_needs_the_curve_to_stay_below():
     cps = np.array([1.0, 2.0, 3.0, 4.0])
     assert se.budget_to_reach(np.array([0.5, 0.1, 0.3, 0.1]), cps, 0.2) == 4.0

@@ -175,9 +175,7 @@ def compare_transfer(
 
 def transfer_fraction(config: ExperimentConfig, fraction: float | None = None) -> float:
     """The larger fraction: ``fraction``, else ``transfer.fraction``, else ``4 x scout.fraction`` capped at 1."""
-    large = fraction if fraction is not None else config.transfer.fraction
-    if large is None:
-        large = min(1.0, 4 * config.scout.fraction)
+    large = fraction if fraction is not None else config.transfer.resolve_fraction(config.scout.fraction)
     if not 0 < large <= 1:
         raise ConfigError(f"--fraction must be in (0, 1], but got {large}")
     if large <= config.scout.fraction:

@@ -296,6 +296,10 @@ class TransferConfig(_Model):
     fraction: float | None = Field(None, gt=0, le=1, description="Larger fraction; default 4 x scout.fraction (capped at 1).")
     seeds: int = Field(1, ge=1, le=20, description="Seeds per re-run config.")
 
+    def resolve_fraction(self, scout_fraction: float) -> float:
+        """``fraction``, else 4 x ``scout_fraction`` capped at 1 (the default transfer fraction)."""
+        return float(self.fraction) if self.fraction is not None else min(1.0, 4 * float(scout_fraction))
+
 
 class TorchTaskConfig(_Model):
     """The plain-PyTorch path: your own nn.Module and data factories."""

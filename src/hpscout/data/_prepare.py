@@ -76,7 +76,7 @@ def subset_fractions(config: ExperimentConfig) -> list[float]:
         >>> subset_fractions(cfg)
         [0.01, 0.02, 0.05, 0.2, 1.0]
     """
-    transfer = config.transfer.fraction or min(1.0, 4 * config.scout.fraction)
+    transfer = config.transfer.resolve_fraction(config.scout.fraction)
     return sorted({_key(f) for f in config.scout.fidelities} | {_key(transfer), 1.0})
 
 
