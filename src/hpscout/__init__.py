@@ -9,6 +9,7 @@ stage that needs them runs.
 """
 
 from hpscout._errors import (
+    CheckpointError,
     ConfigError,
     DataError,
     ExportError,
@@ -23,6 +24,7 @@ from hpscout.config import ExperimentConfig, apply_updates, load_config
 
 __all__ = [
     "__version__",
+    "CheckpointError",
     "ConfigError",
     "DataError",
     "ExportError",

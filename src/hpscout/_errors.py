@@ -14,6 +14,7 @@ __all__ = [
     "SearchError",
     "RunnerError",
     "StorageError",
+    "CheckpointError",
     "ExportError",
     "MissingDependencyError",
 ]
@@ -47,6 +48,10 @@ class RunnerError(HpscoutError):
 
 class StorageError(HpscoutError):
     """The study storage or a run folder cannot be read or written."""
+
+
+class CheckpointError(HpscoutError):
+    """A checkpoint is not one hpscout wrote, changed since, or holds more than tensors; it is not loaded."""
 
 
 class ExportError(HpscoutError):

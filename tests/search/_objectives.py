@@ -24,6 +24,15 @@ def noop(trial, config):
     """Record which GPU the worker was pinned to, return a number."""
     trial.set_user_attr("cuda", os.environ.get("CUDA_VISIBLE_DEVICES"))
     trial.set_user_attr("pid", os.getpid())
+    trial.set_user_attr("omp_threads", os.environ.get("OMP_NUM_THREADS"))
+    return float(config.train.learning_rate)
+
+
+def torch_threads(trial, config):
+    """Record the worker's torch intra-op thread count."""
+    import torch
+
+    trial.set_user_attr("torch_threads", torch.get_num_threads())
     return float(config.train.learning_rate)
 
 

@@ -65,3 +65,29 @@ def test_four_local_workers_on_the_default_storage_exact_count_and_gpu_pinning(t
     assert not any("interrupted" in t.user_attrs for t in trials)  # no storage error, no retry
     assert {t.user_attrs["cuda"] for t in trials} == {"0", "1"}
     assert len({t.user_attrs["pid"] for t in trials}) >= 2  # the work really was shared
+    # the cores are divided among the workers (threads_per_worker): never 4 workers x all cores
+    from hpscout.search import threads_per_worker
+
+    assert {t.user_attrs["omp_threads"] for t in trials} == {str(threads_per_worker(4))}
+
+
+def test_threads_per_worker_divides_the_cores():
+    from hpscout.search import threads_per_worker
+
+    assert threads_per_worker(4, cores=16) == 4
+    assert threads_per_worker(3, cores=2) == 1
+    assert threads_per_worker(1, cores=16) is None  # one worker keeps torch's default
+    assert threads_per_worker(8, configured=3, cores=2) == 3
+
+
+@pytest.mark.slow
+def test_search_threads_reaches_torch_in_every_worker(tmp_path):
+    from _objectives import torch_threads
+
+    pytest.importorskip("torch")
+    from hpscout.config import apply_updates
+
+    cfg = apply_updates(make_config(tmp_path, trials=4), {"search.threads": 1})
+    run_search(cfg, workers=2, objective=torch_threads, progress=False)
+    trials = open_study(cfg).get_trials(deepcopy=False)
+    assert len(trials) == 4 and {t.user_attrs["torch_threads"] for t in trials} == {1}

@@ -233,15 +233,23 @@ def builtin_path(value: str) -> Path:
 
 
 def _resolve_relative_paths(data: dict[str, Any], base: Path) -> None:
-    """Data paths in a config are relative to the config file when they exist there, else to the cwd."""
+    """Data paths (and ``model.adapter``) are relative to the config file when they exist there, else to the cwd."""
     section = data.get("data")
-    if not isinstance(section, dict):
-        return
-    for key in ("train", "eval"):
-        value = section.get(key)
-        if isinstance(value, str) and value.startswith(BUILTIN_PREFIX):
-            section[key] = str(builtin_path(value))
-        elif isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
-            candidate = base / value
-            if not Path(value).exists() and candidate.exists():
-                section[key] = str(candidate)
+    if isinstance(section, dict):
+        for key in ("train", "eval"):
+            value = section.get(key)
+            if isinstance(value, str) and value.startswith(BUILTIN_PREFIX):
+                section[key] = str(builtin_path(value))
+            else:
+                _relative_to(section, key, base)
+    model = data.get("model")
+    if isinstance(model, dict):
+        _relative_to(model, "adapter", base)
+
+
+def _relative_to(section: dict[str, Any], key: str, base: Path) -> None:
+    value = section.get(key)
+    if isinstance(value, str) and value and not os.path.isabs(value) and "://" not in value:
+        candidate = base / value
+        if not Path(value).exists() and candidate.exists():
+            section[key] = str(candidate)

@@ -84,6 +84,12 @@ class ModelConfig(_Model):
         "For tests and smoke runs.",
     )
     tokenizer: str | None = Field(None, description="Tokenizer path or name; defaults to name_or_path.")
+    adapter: str | None = Field(
+        None,
+        description="Start LoRA training from an adapter hpscout saved (a trial's best_checkpoint folder, written with "
+        "train.save_best_checkpoint); only checkpoints with an intact hpscout manifest are loaded. "
+        "A relative path is resolved like data paths.",
+    )
 
 
 class DataConfig(_Model):
@@ -267,6 +273,14 @@ class SearchConfig(_Model):
     space: dict[str, ParamSpec] = Field(default_factory=dict, description="Dotted config key -> distribution.")
     top_k: int = Field(3, ge=1, description="How many top trials to keep as ready-to-run configs.")
     workers: int = Field(1, ge=1, le=256, description="Local worker processes.")
+    threads: int | None = Field(
+        None,
+        ge=1,
+        le=1024,
+        description="CPU threads per worker process (torch/OpenMP). Default: with several local workers, the "
+        "machine's cores divided among them (at least 1); one worker keeps torch's default. Workers that each "
+        "use every core run 2-4x slower.",
+    )
     heartbeat_interval: int = Field(20, ge=1, description="Seconds between heartbeats (stale-trial detection).")
     grace_period: int | None = Field(None, ge=1, description="Seconds without heartbeat before a trial counts as dead (default 3x interval).")
 

@@ -5,13 +5,15 @@ One trial, top to bottom (:meth:`HFRunner.run`):
 1. check the search metric, resolve device, precision and optimizer name;
 2. seed everything, load the subset (:func:`hpscout.data.prepare_data`), tokenise
    without padding (the collator pads each batch to its longest row);
-3. build the model (``from_pretrained`` or a tiny ``from_config`` model) and wrap it
-   for the method (LoRA / QLoRA / full);
+3. build the model (``from_pretrained`` or a tiny ``from_config`` model), wrap it
+   for the method (LoRA / QLoRA / full) and, with ``model.adapter``, load a saved adapter;
 4. train with a small Trainer subclass that adds what hpscout needs: every step's
    loss goes to the divergence guard, ``one_cycle`` and ``decay_ratio`` schedules,
    perplexity next to the eval loss, and (tests only) fault injection;
 5. turn the Trainer state into a :class:`TrialResult`, write ``history.csv`` and
-   drop checkpoints (unless ``train.save_best_checkpoint``).
+   drop checkpoints (unless ``train.save_best_checkpoint``: then ``best_checkpoint/``
+   keeps the best weights with a manifest, :func:`hpscout.store.write_checkpoint_manifest`,
+   and ``model.adapter`` can start another trial from it).
 
 Training faults (NaN, OOM, exceptions inside ``train()``) become a status here;
 setup faults (bad model path, bad data) raise and :func:`run_trial` records them.
@@ -115,6 +117,8 @@ class HFRunner(Runner):
             quantization_config=_quantization(precision) if train_cfg.method == "qlora" else None,
         )
         model = apply_method(model, config)
+        if config.model.adapter is not None:
+            _load_adapter(model, config)
         _trainable_to_fp32(model)
         if config.task == "seq2seq":
             # short generations keep ROUGE evaluation cheap
@@ -209,6 +213,7 @@ class HFRunner(Runner):
                 objective = reporter_cb.last_value
             if checkpointing and train_cfg.save_best_checkpoint and status is TrialStatus.COMPLETE:
                 trainer.save_model(str(out_dir / BEST_CHECKPOINT_DIR))
+                _seal_checkpoint(out_dir / BEST_CHECKPOINT_DIR, config, state=state, objective=objective, fraction=prepared.fraction)
             write_history_csv(history, out_dir / "history.csv")
             return TrialResult(
                 status=status,
@@ -416,6 +421,65 @@ def _check_qlora(device: DeviceInfo, config: Any) -> None:
         )
     if config.model.from_config is not None:
         raise RunnerError("qlora quantises pretrained weights; it cannot be combined with model.from_config")
+
+
+def _load_adapter(model: Any, config: Any) -> None:
+    """Start from the LoRA weights (and trained head) of a checkpoint hpscout saved (``model.adapter``).
+
+    The checkpoint's manifest must still match and its weights must load as plain
+    tensors (:func:`hpscout.store.load_checkpoint_state`); they must fill every
+    trainable tensor of ``model`` and nothing else.
+    """
+    from hpscout.runner._trial import check_adapter_settings
+    from hpscout.store import load_checkpoint_state
+
+    check_adapter_settings(config)
+    peft = try_import("peft", "LoRA")
+    adapter = config.model.adapter
+    state = load_checkpoint_state(adapter)
+    hint = "use the model, labels and train.lora settings (r, target) it was trained with"
+    trainable = {name for name, p in model.named_parameters() if p.requires_grad}
+    try:
+        result = peft.set_peft_model_state_dict(model, state)
+    except (RuntimeError, KeyError, ValueError) as exc:
+        first = str(exc).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[1:3]) if len(first) > 1 else (first[0] if first else repr(exc))
+        raise RunnerError(f"the adapter in {adapter} does not fit this model ({detail}); {hint}") from exc
+    missing = sorted(k for k in result.missing_keys if k in trainable)
+    unexpected = sorted(result.unexpected_keys)
+    if missing or unexpected:
+        shown = [f"missing {', '.join(missing[:3])}"] if missing else []
+        shown += [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else []
+        raise RunnerError(f"the adapter in {adapter} does not match this model's LoRA layers ({'; '.join(shown)}); {hint}")
+
+
+def _seal_checkpoint(folder: Path, config: Any, *, state: Any, objective: float | None, fraction: float) -> None:
+    """Drop the Trainer's pickled arguments and write the manifest that lets hpscout load the weights back."""
+    import hashlib
+    import json
+
+    from transformers.trainer import TRAINING_ARGS_NAME
+
+    from hpscout.config import config_to_dict
+    from hpscout.store import write_checkpoint_manifest
+
+    # training_args.bin is a pickle of TrainingArguments; nothing loads it, and the resolved config sits in result.json
+    (folder / TRAINING_ARGS_NAME).unlink(missing_ok=True)
+    resolved = json.dumps(config_to_dict(config), sort_keys=True, default=str)
+    write_checkpoint_manifest(
+        folder,
+        config_name=config.name,
+        config_sha256=hashlib.sha256(resolved.encode()).hexdigest(),
+        task=config.task,
+        method=config.train.method,
+        model=config.model.name_or_path if config.model.from_config is None else "from_config",
+        started_from=config.model.adapter,
+        seed=config.seed,
+        fraction=fraction,
+        step=int(state.best_global_step or state.global_step),
+        metric=config.search.metric,
+        value=objective,
+    )
 
 
 def _weight_dtype(method: str, precision: Precision, device: DeviceInfo) -> Any:

@@ -22,6 +22,9 @@ from hpscout.runner._guards import release_memory, status_from_exception, write_
 __all__ = ["run_trial", "validate_trial_config", "library_versions", "RESULT_FILE"]
 
 RESULT_FILE = "result.json"
+#: tasks and methods that can start from a saved adapter (model.adapter)
+ADAPTER_TASKS = ("sequence-classification", "causal-lm", "seq2seq")
+ADAPTER_METHODS = ("lora",)
 _VERSIONED = ("hpscout", "torch", "transformers", "peft", "accelerate", "datasets", "optuna", "numpy")
 
 
@@ -29,9 +32,10 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
     """Check what can be checked before a trial starts; raise :class:`RunnerError` on a problem.
 
     Covers the fraction, the search metric (HF tasks report a known set), the
-    ``torch.factory`` import and the ``command.argv`` placeholders. The CLI calls it
-    so bad input exits with code 2; :func:`run_trial` calls it too and records a
-    FAILED trial instead.
+    ``torch.factory`` import, the ``command.argv`` placeholders and ``model.adapter``
+    (a :class:`~hpscout.CheckpointError` when it is not an intact checkpoint hpscout
+    wrote, or holds more than tensors). The CLI calls it so bad input exits with
+    code 2; :func:`run_trial` calls it too and records a FAILED trial instead.
     """
     if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1):
         raise RunnerError(f"fraction must be in (0, 1], but got {fraction!r}")
@@ -47,6 +51,26 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
 
         probe = {"trial_dir": ".", "fraction": fraction or config.scout.fraction, "seed": config.seed, "metrics_file": "m"}
         command_argv(config, {**probe, "subset_file": "s", "eval_file": "e"})
+    if config.model.adapter is not None:
+        check_adapter_settings(config)
+        from hpscout.store import load_checkpoint_state
+
+        # load, not only verify: a weight file with a matching hash can still be a pickle that
+        # runs code, and refusing it here stops the command (exit 2) before any model loads
+        load_checkpoint_state(config.model.adapter)
+
+
+def check_adapter_settings(config: Any) -> None:
+    """``model.adapter`` needs a Hugging Face task trained with LoRA; RunnerError otherwise."""
+    if config.task not in ADAPTER_TASKS:
+        raise RunnerError(
+            f"model.adapter applies to the tasks {', '.join(ADAPTER_TASKS)}, but task is {config.task!r}"
+        )
+    if config.train.method not in ADAPTER_METHODS:
+        raise RunnerError(
+            f"model.adapter needs train.method to be one of {', '.join(ADAPTER_METHODS)} (the adapter holds LoRA weights), "
+            f"but got {config.train.method!r}"
+        )
 
 
 def library_versions() -> dict[str, str]:

@@ -57,9 +57,11 @@ from hpscout.search._study import (
     validate_search,
     write_top_configs,
 )
-from hpscout.search._workers import assign_gpus, gpu_count, visible_gpus
+from hpscout.search._workers import apply_threads, assign_gpus, gpu_count, threads_per_worker, visible_gpus
 
 __all__ = [
+    "apply_threads",
+    "threads_per_worker",
     "DEFAULT_STORAGE_FILE",
     "DEFAULT_STRATEGY",
     "FRACTION_STEPS",

@@ -671,7 +671,10 @@ def run_worker(
     Example:
         >>> run_worker(config, storage="postgresql://user:pw@db-host/hpscout")  # doctest: +SKIP
     """
+    from hpscout.search._workers import apply_threads
+
     validate_search(config, trials, objective=objective)
+    apply_threads(config.search.threads)
     budget = budget_of(config, trials)
     if deadline is None and config.search.timeout is not None:
         deadline = time.monotonic() + config.search.timeout
@@ -762,7 +765,7 @@ def run_search(
         >>> summary.top_paths[0]  # doctest: +SKIP
         PosixPath('runs/sst2/top/top1.yaml')
     """
-    from hpscout.search._workers import run_local_workers
+    from hpscout.search._workers import apply_threads, run_local_workers
 
     start = time.monotonic()
     n_workers = workers if workers is not None else config.search.workers
@@ -784,6 +787,7 @@ def run_search(
     before = {t.number for t in study.get_trials(deepcopy=False)}
     deadline = start + config.search.timeout if config.search.timeout is not None else None
     if n_workers == 1:
+        apply_threads(config.search.threads)
         ctx = _make_context(config, budget=budget, objective=fn, progress=prog, deadline=deadline)
         _show(study, ctx)
         _loop(study, ctx)

@@ -19,7 +19,7 @@ from typing import Any
 from hpscout._errors import HpscoutError
 from hpscout.config import ExperimentConfig
 
-__all__ = ["visible_gpus", "gpu_count", "assign_gpus", "run_local_workers"]
+__all__ = ["visible_gpus", "gpu_count", "assign_gpus", "threads_per_worker", "apply_threads", "run_local_workers"]
 
 
 def visible_gpus() -> list[str]:
@@ -76,6 +76,42 @@ def assign_gpus(n_workers: int, gpus: Sequence[str] | int) -> list[str | None]:
     return [ids[i % len(ids)] for i in range(n_workers)]
 
 
+def available_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(n_workers: int, configured: int | None = None, cores: int | None = None) -> int | None:
+    """``search.threads`` when set; else, for several workers, the cores divided among them; else None.
+
+    Example:
+        >>> threads_per_worker(4, cores=16), threads_per_worker(4, cores=2), threads_per_worker(1, cores=16)
+        (4, 1, None)
+        >>> threads_per_worker(4, configured=2, cores=16)
+        2
+    """
+    if configured is not None:
+        return int(configured)
+    if n_workers <= 1:
+        return None
+    return max(1, (cores if cores is not None else available_cores()) // n_workers)
+
+
+def apply_threads(threads: int | None) -> None:
+    """Cap this process's CPU threads: OpenMP/MKL variables (read when torch loads, inherited
+    by command-runner scripts) and, when torch is already loaded, ``torch.set_num_threads``."""
+    if threads is None:
+        return
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)
+
+
 def _worker_main(
     config: ExperimentConfig,
     storage: str | None,
@@ -83,10 +119,12 @@ def _worker_main(
     objective: Callable[..., Any] | str | None,
     index: int,
     gpu: str | None,
+    threads: int | None = None,
 ) -> None:
     """Entry point of one spawned worker."""
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    apply_threads(threads)
     os.environ["HPSCOUT_WORKER"] = str(index)
     from hpscout._signals import Terminated, install_sigterm_handler
     from hpscout.search._study import run_worker
@@ -119,11 +157,12 @@ def run_local_workers(
     assignment = assign_gpus(n, gpus)
     if gpus and n > len(gpus) and progress is not None and progress.enabled:
         print(f"[search] {n} workers share {len(gpus)} GPUs (round-robin)", file=sys.stderr, flush=True)
+    threads = threads_per_worker(n, config.search.threads)
     ctx = multiprocessing.get_context("spawn")
     procs = [
         ctx.Process(
             target=_worker_main,
-            args=(config, storage, trials, objective, i, assignment[i]),
+            args=(config, storage, trials, objective, i, assignment[i], threads),
             name=f"hpscout-worker-{i}",
         )
         for i in range(n)

@@ -1,8 +1,25 @@
-"""The run folder: per-trial results next to the Optuna study.
+"""The run folder: per-trial results next to the Optuna study, and the checkpoints trials keep.
 
-Report and export read only from here, never from a live search.
+Report and export read only from here, never from a live search. Checkpoints load
+back only through :func:`load_checkpoint_state`, which checks the manifest hpscout
+wrote next to them and never unpickles anything but tensors.
 """
 
+from hpscout.store._checkpoint import (
+    CHECKPOINT_MANIFEST,
+    WEIGHT_SUFFIXES,
+    load_checkpoint_state,
+    verify_checkpoint,
+    write_checkpoint_manifest,
+)
 from hpscout.store._layout import RunLayout, safe_label
 
-__all__ = ["RunLayout", "safe_label"]
+__all__ = [
+    "CHECKPOINT_MANIFEST",
+    "WEIGHT_SUFFIXES",
+    "RunLayout",
+    "load_checkpoint_state",
+    "safe_label",
+    "verify_checkpoint",
+    "write_checkpoint_manifest",
+]
