@@ -14,7 +14,7 @@ real runs through hpscout's trial runner:
    the paired difference with a 95% t interval.
 3. **Step-matched scouting** (``scout.step_matched``): the 1% rung trained for as many
    optimizer steps as the 5% scout fraction takes (10 epochs over 200 rows), every grid
-   LR, on the scouted-best cell's rank and warmup; its best LR and its train/eval loss
+   LR, on the scouted-best cell's rank and warmup (``--sm-seeds`` seeds); its best LR and train/eval loss
    against the epoch-matched grid.
 
 Runs are resumable (bench/_finetune.py). Usage::
@@ -195,7 +195,9 @@ def grid_analysis(table: Any, fractions: Sequence[float], seeds: Sequence[int]) 
 # ----------------------------------------------------------------------------- 2 + 3. new runs
 
 
-def plan_runs(table: Any, seeds_grid: Sequence[int], fraction: float, n_seeds: int, full_rows: int) -> tuple[list[Job], dict[str, Any]]:
+def plan_runs(
+    table: Any, seeds_grid: Sequence[int], fraction: float, n_seeds: int, full_rows: int, sm_seeds: int = 1
+) -> tuple[list[Job], dict[str, Any]]:
     """The larger-fraction comparison and the step-matched rung, as jobs."""
     from hpscout.plan import plan_steps
 
@@ -222,7 +224,7 @@ def plan_runs(table: Any, seeds_grid: Sequence[int], fraction: float, n_seeds: i
             updates={**base, "seed": seed, "train.learning_rate": lr, "scout.step_matched": True},
             fraction=0.01,
         )
-        for seed in seeds_grid
+        for seed in list(seeds_grid)[:sm_seeds]
         for lr in lrs
     ]
     plan = {
@@ -280,6 +282,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=Path, default=RUNS, help="CSV of this benchmark's own runs (resumable)")
     parser.add_argument("--fraction", type=float, default=0.25, help="the larger fraction of the comparison")
     parser.add_argument("--seeds", type=int, default=3, help="seeds per arm at the larger fraction")
+    parser.add_argument("--sm-seeds", type=int, default=1, help="seeds of the step-matched 1%% rung (grid seeds 0..N-1)")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--no-run", action="store_true", help="analyse what is there, train nothing")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "lr_drift.json")
@@ -297,7 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         print("the grid has no complete 1/2/5% levels yet", file=sys.stderr)
         return 1
     full_rows = round(next(iter(table[SCOUT][seeds[0]].values()))["rows"] / SCOUT)
-    jobs, plan = plan_runs(table, seeds, args.fraction, args.seeds, full_rows)
+    jobs, plan = plan_runs(table, seeds, args.fraction, args.seeds, full_rows, args.sm_seeds)
     print(json.dumps(plan, indent=1, default=str), flush=True)
     if not args.no_run:
         run_jobs(jobs, args.runs, workers=args.workers, log=lambda m: print(m, flush=True))

@@ -74,7 +74,7 @@ def test_a_flat_optimum_gives_no_correction(tmp_path):
 
 def test_plan_runs_pairs_scouted_and_corrected_per_seed(tmp_path):
     table = ld.grid_table(ld.read_rows(_grid(tmp_path / "g.csv", beta=1.0)))
-    jobs, plan = ld.plan_runs(table, [0, 1], fraction=0.25, n_seeds=3, full_rows=20000)
+    jobs, plan = ld.plan_runs(table, [0, 1], fraction=0.25, n_seeds=3, full_rows=20000, sm_seeds=2)
     larger = [j for j in jobs if j.key["experiment"] == "larger"]
     assert len(larger) == 6 and {j.key["arm"] for j in larger} == {"scouted", "corrected"}
     assert plan["arms"]["corrected"] < plan["arms"]["scouted"]  # more data, lower LR
