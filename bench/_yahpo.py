@@ -287,6 +287,14 @@ class Scenario:
             out[start : start + len(res)] = [r[self.target] for r in res]
         return out
 
+    def for_seed(self, seed: int) -> Scenario:
+        """The scenario as run ``seed`` sees it: the surrogate has no noise, so this one."""
+        return self
+
+    def score(self, configs: list[dict[str, Any]]) -> np.ndarray:
+        """What regret is scored on: the target at maximum fidelity."""
+        return self.evaluate(configs, 1.0)
+
     def sample_configs(self, n: int, seed: int) -> list[dict[str, Any]]:
         """``n`` configurations drawn uniformly from the scenario's ConfigSpace (conditions respected)."""
         space = self._bench.get_opt_space(drop_fidelity_params=True, seed=seed)

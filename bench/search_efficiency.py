@@ -36,6 +36,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _methods  # noqa: E402
+import _table  # noqa: E402
 import _yahpo  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -100,15 +101,21 @@ class Ledger:
         self.records.append((self.spent, trial, fraction, value))
 
 
-_SCENARIOS: dict[tuple[Any, ...], _yahpo.Scenario] = {}
+_SCENARIOS: dict[tuple[Any, ...], _yahpo.Scenario | _table.TableScenario] = {}
+
+
+def is_table(data_path: str | os.PathLike[str]) -> bool:
+    """A ``--data-path`` that is a CSV is a table of real runs (bench/_table.py), not YAHPO."""
+    return Path(data_path).suffix.lower() == ".csv"
 
 
 def _scenario(
     data_path: str, name: str, instance: str, target: str | None, fidelity: str | None
-) -> _yahpo.Scenario:
+) -> _yahpo.Scenario | _table.TableScenario:
     key = (data_path, name, instance, target, fidelity)
     if key not in _SCENARIOS:
-        _SCENARIOS[key] = _yahpo.Scenario(data_path, name, instance, target=target, fidelity=fidelity)
+        kind = _table.TableScenario if is_table(data_path) else _yahpo.Scenario
+        _SCENARIOS[key] = kind(data_path, name, instance, target=target, fidelity=fidelity)
     return _SCENARIOS[key]
 
 
@@ -153,6 +160,7 @@ def run_one(spec: RunSpec) -> RunResult:
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     start = time.perf_counter()
     scenario = _scenario(spec.data_path, spec.scenario, spec.instance, spec.target, spec.fidelity)
+    scenario = scenario.for_seed(spec.seed)  # a table reads one seed's runs; a surrogate has no noise
     plan = _methods.build(spec.method, spec.seed, scenario.fidelity.min_fraction, scenario.params)
     ledger = Ledger(spec.budget, spec.continuation)
     configs: dict[int, dict[str, Any]] = {}
@@ -205,7 +213,7 @@ def run_one(spec: RunSpec) -> RunResult:
     # Score each incumbent at maximum fidelity (free: the user's final training run).
     history = incumbents(ledger.records, scenario.maximize)
     trials = sorted({inc for _, inc in history if inc >= 0})
-    full = dict(zip(trials, scenario.evaluate([configs[t] for t in trials], 1.0), strict=True))
+    full = dict(zip(trials, scenario.score([configs[t] for t in trials]), strict=True))
     best, worst = spec.reference
     ref = _yahpo.Reference(best, worst, 0, 0)
     spent = np.array([s for s, _ in history])
@@ -398,8 +406,9 @@ def format_table(report: dict[str, Any]) -> str:
     cps = np.array(report["checkpoints"])
     budgets = report["table_budgets"]
     idx = [int(np.argmin(np.abs(cps - b))) for b in budgets]
+    width = max(14, *(len(m) + 1 for m in report["methods"]))
     head = (
-        f"{'method':<14}"
+        f"{'method':<{width}}"
         + "".join(f"{'B=' + format(b, '.3g'):>24}" for b in budgets)
         + f"{'budget_to_match_tpe':>21}"
     )
@@ -409,7 +418,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"{e['iqm_regret'][i]:>8.4f} [{e['ci_low'][i]:.4f},{e['ci_high'][i]:.4f}]" for i in idx
         )
         btm = e["budget_to_match_tpe"]
-        lines.append(f"{m:<14}{cells}{('-' if btm is None else format(btm, '.3g')):>21}")
+        lines.append(f"{m:<{width}}{cells}{('-' if btm is None else format(btm, '.3g')):>21}")
     return "\n".join(lines)
 
 
@@ -475,12 +484,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument(
-        "--data-path", required=True, help="folder holding YAHPO scenario folders (e.g. ../shared/data/yahpo)"
+        "--data-path",
+        required=True,
+        help="folder holding YAHPO scenario folders (e.g. ../shared/data/yahpo), "
+        "or a grid CSV of real runs (bench/finetune_grid.py; see bench/_table.py)",
     )
     p.add_argument(
         "--scenario",
         required=True,
-        help="YAHPO scenario under --data-path (lcbench, rbv2_xgboost, iaml_*, ...)",
+        help="YAHPO scenario under --data-path (lcbench, rbv2_xgboost, iaml_*, ...); for a CSV, a label",
     )
     p.add_argument(
         "--instances", default=None, help="comma-separated instance ids; default: the scenario's first 5"
@@ -533,15 +545,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    data_path = _yahpo.configure_data_path(args.data_path)
-    found = _yahpo.available_scenarios(data_path)
-    if args.scenario not in found:
-        print(
-            f"error: --scenario must be one of the YAHPO scenarios under {data_path} ({', '.join(found) or 'none'}), "
-            f"but got {args.scenario!r}",
-            file=sys.stderr,
-        )
-        return 2
+    table = is_table(args.data_path)
+    if table:
+        data_path = Path(args.data_path).resolve()
+    else:
+        data_path = _yahpo.configure_data_path(args.data_path)
+        found = _yahpo.available_scenarios(data_path)
+        if args.scenario not in found:
+            print(
+                f"error: --scenario must be one of the YAHPO scenarios under {data_path} "
+                f"({', '.join(found) or 'none'}), but got {args.scenario!r}",
+                file=sys.stderr,
+            )
+            return 2
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = [m for m in methods if m not in _methods.METHODS]
     if unknown:
@@ -552,14 +568,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     methods = [m for m in _methods.METHODS if m in methods]  # table order
 
-    probe = _yahpo.Scenario(
-        data_path, args.scenario, _first_instance(data_path, args.scenario), args.target, args.fidelity
-    )
-    instances = (
-        [i.strip() for i in args.instances.split(",") if i.strip()]
-        if args.instances
-        else _default_instances(data_path, args.scenario)
-    )
+    probe: _yahpo.Scenario | _table.TableScenario
+    if table:
+        probe = _table.TableScenario(data_path, args.scenario, _table.INSTANCE, args.target, args.fidelity)
+    else:
+        probe = _yahpo.Scenario(
+            data_path, args.scenario, _first_instance(data_path, args.scenario), args.target, args.fidelity
+        )
+    if args.instances:
+        instances = [i.strip() for i in args.instances.split(",") if i.strip()]
+    elif table:
+        instances = [_table.INSTANCE]
+    else:
+        instances = _default_instances(data_path, args.scenario)
     fid = probe.fidelity
     continuation = fid.name in CONTINUATION_FIDELITIES if args.cost == "auto" else args.cost == "continue"
     cache = _yahpo.ensure_cache_dir(Path(args.cache_dir)) if args.cache_dir else None
@@ -573,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
     refs = {}
     for inst in instances:
         sc = _scenario(str(data_path), args.scenario, inst, args.target, args.fidelity)
-        refs[inst] = _yahpo.reference(sc, args.reference_samples, seed=0, cache_dir=cache)
+        if isinstance(sc, _table.TableScenario):  # every cell is known: no sample needed
+            refs[inst] = sc.reference()
+        else:
+            refs[inst] = _yahpo.reference(sc, args.reference_samples, seed=0, cache_dir=cache)
     checkpoints = make_checkpoints(args.budget)
     specs = [
         RunSpec(
@@ -613,7 +637,12 @@ def main(argv: list[str] | None = None) -> int:
         "cost_model": "continue" if continuation else "retrain",
         "baseline_ladder": list(_methods.geometric_ladder(fid.min_fraction)),
         "incumbent_rule": "best trial at the highest fidelity reached so far, scored at max fidelity (not charged)",
-        "regret": "per instance (best - value) / (best - worst) over a random sample at max fidelity; clipped at 0",
+        "regret": (
+            "(best - value) / (best - worst) over the table's seed-mean cells at the largest fraction"
+            if table
+            else "per instance (best - value) / (best - worst) over a random sample at max fidelity; clipped at 0"
+        ),
+        **({"table": probe.describe()} if isinstance(probe, _table.TableScenario) else {}),
         "reference": {
             i: {"best": r.best, "worst": r.worst, "n": r.n, "seed": r.seed} for i, r in refs.items()
         },
