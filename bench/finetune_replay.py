@@ -322,10 +322,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--jobs", type=int, default=1, help="worker processes for the replay (default 1)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     args = p.parse_args(argv)
-    if args.seeds < 1 or args.budget <= 0 or args.jobs < 1:
-        p.error(
-            f"--seeds and --jobs must be >= 1 and --budget > 0, but got {args.seeds}, {args.jobs}, {args.budget}"
-        )
+    se.check_run_args(p, args)
     return args
 
 

@@ -535,11 +535,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--cache-dir", default=str(DEFAULT_CACHE), help="cache for reference samples ('' to disable)"
     )
     args = p.parse_args(argv)
+    check_run_args(p, args)
+    return args
+
+
+def check_run_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``--seeds``, ``--jobs`` >= 1 and ``--budget`` > 0 (exits 2 with the usage otherwise)."""
     if args.seeds < 1 or args.budget <= 0 or args.jobs < 1:
-        p.error(
+        parser.error(
             f"--seeds and --jobs must be >= 1 and --budget > 0, but got {args.seeds}, {args.jobs}, {args.budget}"
         )
-    return args
 
 
 def main(argv: list[str] | None = None) -> int:

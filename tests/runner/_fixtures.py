@@ -165,3 +165,41 @@ def digits_factory(config: Any, info: Any) -> Any:
         return {"eval_loss": float(loss), "accuracy": float(acc)}
 
     return TorchTask(model=model, train_loader=train_loader, loss_fn=loss_fn, eval_fn=eval_fn, train_samples=n)
+
+
+#: rows of ../shared/data/sst2/train.tsv (the full GLUE SST-2 train split)
+SST2_TRAIN_ROWS = 67349
+
+
+def minilm_sst2_config(shared_data: Path, *, name: str, rows: int, max_length: int, **train: Any) -> Any:
+    """Real MiniLM + LoRA (r 8, alpha 16, query/value) on a label-stratified ``rows``-row subset of SST-2.
+
+    ``train`` keys override the LoRA defaults (learning rate, epochs, evaluation, ...);
+    ``max_eval_samples`` among them goes to ``data``.
+    """
+    data: dict[str, Any] = {
+        "train": str(shared_data / "sst2" / "train.tsv"),
+        "eval": str(shared_data / "sst2" / "dev.tsv"),
+        "text_column": "sentence",
+        "max_length": max_length,
+    }
+    if "max_eval_samples" in train:
+        data["max_eval_samples"] = train.pop("max_eval_samples")
+    return config_from_dict(
+        {
+            "name": name,
+            "seed": 42,
+            "task": "sequence-classification",
+            "model": {"name_or_path": "minilm"},
+            "data": data,
+            "scout": {"fraction": rows / SST2_TRAIN_ROWS},
+            "train": {
+                "method": "lora",
+                "lora": {"r": 8, "alpha": 16, "target": "qv"},
+                "batch_size": 16,
+                "eval_batch_size": 64,
+                **train,
+            },
+            "search": {"metric": "eval_accuracy", "direction": "maximize"},
+        }
+    )

