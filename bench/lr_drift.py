@@ -37,7 +37,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _finetune import Job, read_rows, run_jobs  # noqa: E402
+from _finetune import Job, base_config, read_rows, run_jobs  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 GRID = HERE / "results" / "finetune_grid.csv"
@@ -138,6 +138,20 @@ def t_interval(diffs: Sequence[float], confidence: float = 0.95) -> dict[str, An
     return {"n": n, "mean": mean, "ci": [mean - half, mean + half]}
 
 
+def correct_like_export(law: Mapping[str, Any], scouted: Cell, rows: int, steps: int) -> tuple[float, dict[str, Any]]:
+    """The corrected LR as hpscout's export computes it, ``lr * (x_full / x_scout) ** -beta``
+    (relative to the scouted LR), and what export would decide (``hpscout.export.lr_correction``,
+    which also applies only when beta's 95% interval excludes 0)."""
+    from hpscout.export import lr_correction
+
+    config = base_config({"train.learning_rate": scouted[0], "train.lora.r": scouted[1], "train.warmup_ratio": scouted[2]})
+    decision = lr_correction(config, dict(law), enabled=True, full_total_steps=steps, full_samples=rows, scout_fraction=SCOUT)
+    x_scout = next(p["x"] for p in law["points"] if abs(p["fraction"] - SCOUT) < 1e-12)
+    x_full = steps if law["x_kind"] == "steps" else rows
+    corrected = scouted[0] * (x_full / x_scout) ** (-law["beta"])
+    return corrected, {"applied": decision.applied, "reason": decision.reason, "export_lr": decision.corrected_lr}
+
+
 # ----------------------------------------------------------------------------- 1. the grid
 
 
@@ -166,7 +180,8 @@ def grid_analysis(table: Any, fractions: Sequence[float], seeds: Sequence[int]) 
         except Exception as exc:  # noqa: BLE001 - a refused fit is a result
             checks.append({"seed": s, "scouted": scouted, "law": {"status": "refused", "message": str(exc)}})
             continue
-        corrected = (nearest_lr(law["predicted_full_lr"], lr_grid), scouted[1], scouted[2])
+        lr_10, decision = correct_like_export(law, scouted, int(any_row["rows"]), int(any_row["steps"]))
+        corrected = (nearest_lr(lr_10, lr_grid), scouted[1], scouted[2])
         at_held = mean_acc(table, HELD_OUT, seeds)
         checks.append(
             {
@@ -176,12 +191,13 @@ def grid_analysis(table: Any, fractions: Sequence[float], seeds: Sequence[int]) 
                 "beta_ci": law["beta_ci"],
                 "x_kind": law["x_kind"],
                 "per_fraction_best_lr": law["per_fraction_best_lr"],
-                "predicted_lr_at_10pct": law["predicted_full_lr"],
+                "corrected_lr_at_10pct": lr_10,
                 "corrected_cell": corrected,
                 "accuracy_at_10pct_scouted": at_held[scouted],
                 "accuracy_at_10pct_corrected": at_held[corrected],
                 "best_at_10pct": max(at_held.values()),
-                "export_would_correct": law["beta_ci"] is not None and (law["beta_ci"][0] > 0 or law["beta_ci"][1] < 0),
+                "export_would_correct": decision["applied"],
+                "export_reason": decision["reason"],
             }
         )
     try:
@@ -206,7 +222,8 @@ def plan_runs(
     rows = round(fraction * full_rows)
     steps = plan_steps(rows, 16, 1, 1, epochs=2).total_steps
     law = fit_law(table, scout_fracs, list(seeds_grid), rows, steps)
-    arms = {"scouted": scouted[0], "corrected": float(f"{law['predicted_full_lr']:.3g}")}
+    corrected, product = correct_like_export(law, scouted, rows, steps)
+    arms = {"scouted": scouted[0], "corrected": float(f"{corrected:.3g}")}
     base = {"train.lora.r": scouted[1], "train.warmup_ratio": scouted[2]}
     jobs = [
         Job(
@@ -230,6 +247,7 @@ def plan_runs(
     plan = {
         "scouted_cell": {"learning_rate": scouted[0], "lora_r": scouted[1], "warmup_ratio": scouted[2]},
         "law": {k: law[k] for k in ("beta", "beta_ci", "x_kind", "why", "per_fraction_best_lr", "note")},
+        "export_decision": product,
         "larger_fraction": fraction,
         "larger_rows": rows,
         "larger_steps": steps,
