@@ -1,7 +1,9 @@
-"""Run every benchmark in turn: `python -m bench [--quick]` (or `make bench`).
+"""Run every benchmark in turn: `python -m bench [--quick] [--train]` (or `make bench`).
 
 Each script prints its own figures (medians and side-by-side ratios); docs/benchmarks.md
-records them with the machine and the versions.
+records them with the machine and the versions. The real fine-tuning benchmarks read the
+grid in bench/results/finetune_grid.csv; `--train` first trains whatever the grid and the
+LR-drift runs still miss (resumable; about 5 CPU-hours from scratch on 2 cores).
 """
 
 from __future__ import annotations
@@ -30,6 +32,14 @@ def main(argv: list[str]) -> int:
             jobs.append([ypy, str(HERE / "search_efficiency.py"), "--data-path", str(YAHPO), "--scenario", scenario,
                          "--instances", inst, "--seeds", seeds, "--budget", budget, "--jobs", "2",
                          "--out", f"/tmp/hpscout-bench-{scenario}.json"])
+    grid = HERE / "results" / "finetune_grid.csv"
+    if "--train" in argv:
+        jobs.append([py, str(HERE / "finetune_grid.py"), "--workers", "2"])
+    if grid.exists():
+        jobs.append([py, str(HERE / "finetune_replay.py"), "--csv", str(grid), "--out", "/tmp/hpscout-bench-replay.json",
+                     *(["--seeds", "3"] if quick else [])])
+        jobs.append([py, str(HERE / "lr_drift.py"), "--out", "/tmp/hpscout-bench-lr-drift.json",
+                     *([] if "--train" in argv else ["--no-run"])])
     failed = 0
     for cmd in jobs:
         print("\n$ " + " ".join(cmd), flush=True)
