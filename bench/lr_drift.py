@@ -310,7 +310,7 @@ def main(argv: list[str] | None = None) -> int:
 
     table = grid_table(read_rows(args.grid))
     n_cells = max((len(c) for seeds in table.values() for c in seeds.values()), default=0)
-    levels = complete_levels(table, n_cells)
+    levels = {f: s for f, s in complete_levels(table, n_cells).items() if s}  # fractions with a whole grid
     seeds = sorted(set.intersection(*(set(s) for s in levels.values()))) if levels else []
     fractions = [f for f, s in levels.items() if set(seeds) <= set(s)]
     print(f"grid: complete (fraction: seeds) {levels}", flush=True)
