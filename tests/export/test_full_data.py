@@ -96,7 +96,7 @@ def test_lr_correction_moves_along_the_law(cfg):
 def test_lr_correction_not_applied(cfg):
     section = fake_analysis(cfg)["lr_scaling"]
     off = lr_correction(cfg, section, enabled=False, full_total_steps=2500, full_samples=None, scout_fraction=None)
-    assert not off.applied and off.corrected_lr == off.scouted_lr and "--no-lr-correction" in off.reason
+    assert not off.applied and off.corrected_lr == off.scouted_lr and "--lr-correction" in off.reason and "off by default" in off.reason
     none = lr_correction(cfg, None, enabled=True, full_total_steps=2500, full_samples=None, scout_fraction=None)
     assert not none.applied and "no lr_scaling section" in none.reason and "not applied" in none.summary()
     refused = lr_correction(cfg, {"status": "refused", "message": "only 1 rung"}, enabled=True, full_total_steps=None,

@@ -24,7 +24,7 @@ def sft(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sft_yaml(sft):
-    path = export_run(sft.run_dir, "llamafactory", full_samples=52_000, devices=4, storage=sft.storage)
+    path = export_run(sft.run_dir, "llamafactory", full_samples=52_000, devices=4, storage=sft.storage, lr_correction=True)
     return path, path.read_text(encoding="utf-8"), yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -82,7 +82,7 @@ def test_no_lr_correction_and_out(sft, tmp_path):
     path = export_run(sft.run_dir, "llamafactory", out=out, storage=sft.storage, lr_correction=False)
     assert path == out
     text = out.read_text()
-    assert "lr_correction: not applied (disabled with --no-lr-correction)" in text
+    assert "lr_correction: not applied (off by default" in text
     assert yaml.safe_load(text)["learning_rate"] == pytest.approx(2.2e-3)
 
 

@@ -46,7 +46,7 @@ def prepare_export(
     full_samples: int | None = None,
     devices: int | None = None,
     storage: str | None = None,
-    lr_correction_enabled: bool = True,
+    lr_correction_enabled: bool = False,
 ) -> Prepared:
     """Load the final config, plan the full-data run, apply the LR correction and gather provenance."""
     root = Path(run_dir)

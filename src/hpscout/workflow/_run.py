@@ -185,7 +185,7 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
         final,
         header=f"final config of run {config.name}, chosen by hpscout run: {why}\n"
         "Hyperparameters as scouted; the full-scale exports beside it recompute step-based settings "
-        "(and the LR, when the LR law applies) for the full data.",
+        "for the full data (the LR moves along the LR law only with `hpscout export --lr-correction`).",
     )
     outs = {"config": str(final), "why": why}
     for fmt in ("llamafactory", "hf", "json"):
