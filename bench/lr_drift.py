@@ -311,8 +311,11 @@ def main(argv: list[str] | None = None) -> int:
     table = grid_table(read_rows(args.grid))
     n_cells = max((len(c) for seeds in table.values() for c in seeds.values()), default=0)
     levels = {f: s for f, s in complete_levels(table, n_cells).items() if s}  # fractions with a whole grid
-    seeds = sorted(set.intersection(*(set(s) for s in levels.values()))) if levels else []
-    fractions = [f for f, s in levels.items() if set(seeds) <= set(s)]
+    # the plan uses the fractions up to the scout fraction and the seeds whole at all of them;
+    # the held-out check at 10% only the seeds whole at every fraction
+    scout_levels = [set(s) for f, s in levels.items() if f <= SCOUT + 1e-12]
+    seeds = sorted(set.intersection(*scout_levels)) if scout_levels else []
+    fractions = [f for f, s in levels.items() if f <= SCOUT + 1e-12 and set(seeds) <= set(s)]
     print(f"grid: complete (fraction: seeds) {levels}", flush=True)
     if not seeds or SCOUT not in fractions:
         print("the grid has no complete 1/2/5% levels yet", file=sys.stderr)
@@ -329,8 +332,9 @@ def main(argv: list[str] | None = None) -> int:
         "plan": plan,
         "runs": runs_analysis(read_rows(args.runs), table, plan, seeds),
     }
-    if HELD_OUT in fractions:
-        report["grid"] = grid_analysis(table, fractions, seeds)
+    seeds_all = sorted(set(seeds) & set(levels.get(HELD_OUT, [])))
+    if seeds_all:
+        report["grid"] = grid_analysis(table, [*fractions, HELD_OUT], seeds_all)
     from hpscout._io import atomic_write_text
 
     atomic_write_text(args.out, json.dumps(report, indent=1, default=str) + "\n")
