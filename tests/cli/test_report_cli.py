@@ -75,6 +75,8 @@ def test_export_keeps_the_scouted_lr_by_default(run, capsys):
     corr = data["provenance"]["lr_correction"]
     assert corr["applied"] is False and "off by default" in corr["reason"]
     assert data["config"]["train"]["learning_rate"] == pytest.approx(corr["scouted_lr"])
+    # the law is still reported: its exponent, the fractions it used and the LR it would give
+    assert corr["beta"] > 0 and corr["fractions_used"] and corr["law_lr"] < corr["scouted_lr"]
 
 
 def test_export_out_and_no_lr_correction(run, tmp_path, capsys):

@@ -134,6 +134,8 @@ class LrCorrection:
     x_full: float | None = None
     fractions_used: list[float] = field(default_factory=list)
     predicted_full_lr: float | None = None
+    #: the LR the law gives for the full run, applied or not (None when there is no usable law)
+    law_lr: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -172,9 +174,6 @@ def lr_correction(
     def skip(reason: str, **kw: Any) -> LrCorrection:
         return LrCorrection(False, lr, lr, reason, **kw)
 
-    if not enabled:
-        return skip("off by default (on SST-2 the corrected LR did not beat the scouted one at 25% of the data, "
-                    "docs/benchmarks.md); --lr-correction applies the LR law")
     if not isinstance(section, dict):
         return skip("analysis.json has no lr_scaling section: the LR law was not fitted")
     if section.get("status") not in (None, "ok"):
@@ -187,13 +186,6 @@ def lr_correction(
     ci = section.get("beta_ci") if isinstance(section.get("beta_ci"), list) else None
     extra = {"beta": float(beta), "beta_ci": ci, "x_kind": kind, "fractions_used": fractions,
              "predicted_full_lr": section.get("predicted_full_lr")}
-    # Extrapolating a law whose slope is not told apart from 0 moves the LR by noise
-    # (seen on the SST-2 demo: beta 1.14, 95% CI -5.4..7.7, would cut the LR 30x). Apply it only
-    # when the interval is known and excludes 0.
-    if ci is None or len(ci) != 2 or not all(isinstance(c, (int, float)) for c in ci):
-        return skip("beta has no confidence interval (fewer than 3 fractions with a usable optimum)", **extra)
-    if ci[0] <= 0 <= ci[1]:
-        return skip(f"beta's 95% interval [{ci[0]:.3g}, {ci[1]:.3g}] includes 0: no detectable LR drift", **extra)
     frac = scout_fraction or config.scout.fraction
     x_scout = _x_at(section, kind, frac)
     if x_scout is None:
@@ -205,8 +197,19 @@ def lr_correction(
         x_full = full_samples or full.get("train_rows") or full.get("x")
     if not isinstance(x_full, (int, float)) or x_full <= 0:
         return skip(f"the full run's {kind} are unknown (pass --full-samples N)", **extra)
-    corrected = lr * (float(x_full) / float(x_scout)) ** (-float(beta))
-    return LrCorrection(True, lr, corrected, "applied", x_scout=float(x_scout), x_full=float(x_full), **extra)
+    law_lr = lr * (float(x_full) / float(x_scout)) ** (-float(beta))
+    extra.update(law_lr=law_lr, x_scout=float(x_scout), x_full=float(x_full))
+    if not enabled:
+        return skip(f"off by default (on SST-2 the corrected LR did not beat the scouted one at 25% of the data, "
+                    f"docs/benchmarks.md); the law gives {law_lr:.3g}; --lr-correction applies it", **extra)
+    # Extrapolating a law whose slope is not told apart from 0 moves the LR by noise
+    # (seen on the SST-2 demo: beta 1.14, 95% CI -5.4..7.7, would cut the LR 30x). Apply it only
+    # when the interval is known and excludes 0.
+    if ci is None or len(ci) != 2 or not all(isinstance(c, (int, float)) for c in ci):
+        return skip("beta has no confidence interval (fewer than 3 fractions with a usable optimum)", **extra)
+    if ci[0] <= 0 <= ci[1]:
+        return skip(f"beta's 95% interval [{ci[0]:.3g}, {ci[1]:.3g}] includes 0: no detectable LR drift", **extra)
+    return LrCorrection(True, lr, law_lr, "applied", **extra)
 
 
 def _x_at(section: dict[str, Any], kind: str, fraction: float) -> float | None:
