@@ -329,13 +329,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     t0 = time.perf_counter()
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in _methods.METHODS]
-    if unknown:
-        print(
-            f"error: --methods must be a subset of {', '.join(_methods.METHODS)}, but got {unknown}",
-            file=sys.stderr,
-        )
+    methods = se.parse_methods(args.methods)
+    if methods is None:
         return 2
     csv_path = Path(args.csv)
     try:

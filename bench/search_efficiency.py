@@ -539,6 +539,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def parse_methods(text: str) -> list[str] | None:
+    """``--methods`` as a list in table order; None (after an error line on stderr) for unknown names."""
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in methods if m not in _methods.METHODS]
+    if unknown:
+        print(
+            f"error: --methods must be a subset of {', '.join(_methods.METHODS)}, but got {', '.join(unknown)}",
+            file=sys.stderr,
+        )
+        return None
+    return [m for m in _methods.METHODS if m in methods]
+
+
 def check_run_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``--seeds``, ``--jobs`` >= 1 and ``--budget`` > 0 (exits 2 with the usage otherwise)."""
     if args.seeds < 1 or args.budget <= 0 or args.jobs < 1:
@@ -563,15 +576,9 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
             return 2
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    unknown = [m for m in methods if m not in _methods.METHODS]
-    if unknown:
-        print(
-            f"error: --methods must be a subset of {', '.join(_methods.METHODS)}, but got {', '.join(unknown)}",
-            file=sys.stderr,
-        )
+    methods = parse_methods(args.methods)
+    if methods is None:
         return 2
-    methods = [m for m in _methods.METHODS if m in methods]  # table order
 
     probe: _yahpo.Scenario | _table.TableScenario
     if table:

@@ -94,3 +94,14 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise StorageError(f"{p} does not exist") from exc
     except (OSError, json.JSONDecodeError) as exc:
         raise StorageError(f"could not read {p}: {exc}") from exc
+
+
+def sha256_of_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
+    """SHA-256 hex digest of a file, read in chunks (raises ``OSError`` when it cannot be read)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()

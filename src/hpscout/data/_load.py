@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpscout._errors import DataError
 from hpscout._imports import try_import
+from hpscout._io import sha256_of_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -240,14 +241,10 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
 
 
 def _hash_file(p: Path) -> str:
-    h = hashlib.sha256()
     try:
-        with p.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
+        return sha256_of_file(p, _CHUNK)
     except OSError as exc:
         raise DataError(f"cannot read {p}: {exc}") from exc
-    return h.hexdigest()
 
 
 def table_sha256(data: datasets.Dataset) -> str:

@@ -19,7 +19,6 @@ who rewrote the weights can rewrite the manifest too). hpscout never calls
 
 from __future__ import annotations
 
-import hashlib
 import os
 import warnings
 from datetime import datetime, timezone
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpscout._errors import CheckpointError, StorageError
 from hpscout._imports import try_import
-from hpscout._io import atomic_write_json, read_json
+from hpscout._io import atomic_write_json, read_json, sha256_of_file
 from hpscout._version import __version__
 
 if TYPE_CHECKING:
@@ -251,11 +250,7 @@ def _rel(path: Path, folder: Path) -> str:
 
 
 def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
     try:
-        with path.open("rb") as fh:
-            while chunk := fh.read(_CHUNK):
-                h.update(chunk)
+        return sha256_of_file(path, _CHUNK)
     except OSError as exc:
         raise CheckpointError(f"cannot read {path}: {exc.strerror or exc}") from exc
-    return h.hexdigest()
