@@ -44,3 +44,21 @@ def sleepy(trial, config):
         time.sleep(600)
     time.sleep(float(os.environ.get("HPSCOUT_TEST_SLEEP", "0.02")))
     return float(config.train.learning_rate)
+
+
+LR_SPACE = {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}}
+
+
+def search_config_dict(
+    tmp_path: Path, name: str, trials: int, *, out: str | None = None, space: dict | None = None, **search
+) -> dict:
+    """A config (as a plain mapping) whose search runs one 5% rung over ``space`` (default: the LR),
+    with random sampling and no pruning unless ``search`` says otherwise; outputs under
+    ``tmp_path / (out or name)``."""
+    return {
+        "name": name,
+        "output_dir": str(tmp_path / (out or name)),
+        "data": {"train": "train.csv"},
+        "scout": {"fraction": 0.05, "fidelities": [0.05]},
+        "search": {"trials": trials, "sampler": "random", "pruner": "none", "space": space or LR_SPACE, **search},
+    }

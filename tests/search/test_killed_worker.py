@@ -24,20 +24,9 @@ HERE = Path(__file__).parent
 
 
 def write_config(tmp_path: Path, trials: int) -> Path:
-    cfg = {
-        "name": "killed-worker",
-        "output_dir": str(tmp_path / "run"),
-        "data": {"train": "train.csv"},
-        "scout": {"fraction": 0.05, "fidelities": [0.05]},
-        "search": {
-            "trials": trials,
-            "sampler": "random",
-            "pruner": "none",
-            "heartbeat_interval": 1,
-            "grace_period": 3,
-            "space": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
-        },
-    }
+    from _objectives import search_config_dict
+
+    cfg = search_config_dict(tmp_path, "killed-worker", trials, out="run", heartbeat_interval=1, grace_period=3)
     path = tmp_path / "hpscout.yaml"
     path.write_text(yaml.safe_dump(cfg))
     return path

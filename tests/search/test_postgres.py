@@ -16,24 +16,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.filterwarnings
 
 
 def make_config(tmp_path, name, trials):
+    from _objectives import LR_SPACE, search_config_dict
+
+    space = {**LR_SPACE, "train.batch_size": {"type": "categorical", "choices": [8, 16, 32]}}
     return config_from_dict(
-        {
-            "name": name,
-            "output_dir": str(tmp_path / name),
-            "data": {"train": "train.csv"},
-            "scout": {"fraction": 0.05, "fidelities": [0.05]},
-            "search": {
-                "trials": trials,
-                "sampler": "tpe",
-                "pruner": "none",
-                "heartbeat_interval": 1,
-                "grace_period": 3,
-                "space": {
-                    "train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},
-                    "train.batch_size": {"type": "categorical", "choices": [8, 16, 32]},
-                },
-            },
-        }
+        search_config_dict(tmp_path, name, trials, space=space, sampler="tpe", heartbeat_interval=1, grace_period=3)
     )
 
 

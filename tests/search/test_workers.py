@@ -30,20 +30,9 @@ def test_visible_gpus_reads_cuda_visible_devices(monkeypatch):
 
 
 def make_config(tmp_path, trials):
-    return config_from_dict(
-        {
-            "name": "workers-test",
-            "output_dir": str(tmp_path / "run"),
-            "data": {"train": "train.csv"},
-            "scout": {"fraction": 0.05, "fidelities": [0.05]},
-            "search": {
-                "trials": trials,
-                "sampler": "random",
-                "pruner": "none",
-                "space": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}},
-            },
-        }
-    )
+    from _objectives import search_config_dict
+
+    return config_from_dict(search_config_dict(tmp_path, "workers-test", trials, out="run"))
 
 
 def test_lambda_objective_rejected_for_several_workers(tmp_path):
