@@ -1,7 +1,7 @@
 """Real MiniLM + LoRA fine-tuning runs for the benchmarks, resumable and in parallel.
 
 Every run goes through hpscout's own trial runner (``hpscout.runner.run_trial``)
-on the embedded default example (examples/sst2-minilm-lora.yaml) with dotted
+on the embedded default example, frozen in bench/finetune_base.yaml, with dotted
 config updates. Finished runs are appended to a CSV at once, under a file lock,
 so a killed benchmark resumes where it stopped: :func:`run_jobs` skips the keys
 already in the file. Workers are processes with one torch thread each, the
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-#: The base config of every run: the embedded default example.
-TEMPLATE = "sst2-minilm-lora.yaml"
+#: The base config of every run: the embedded default example, frozen as the grid began (see the file's header).
+BASE = Path(__file__).resolve().parent / "finetune_base.yaml"
 #: Columns every run row has (benchmarks add their own key columns in front).
 RESULT_COLUMNS = (
     "status",
@@ -87,12 +87,10 @@ def append_row(path: Path, row: Mapping[str, Any], columns: Sequence[str]) -> No
 
 
 def base_config(updates: Mapping[str, Any] | None = None) -> Any:
-    """The embedded default example, with ``updates`` applied."""
-    from importlib.resources import files
-
+    """The benchmarks' frozen base config (:data:`BASE`), with ``updates`` applied."""
     from hpscout.config import apply_updates, load_config
 
-    config = load_config(str(files("hpscout") / "templates" / TEMPLATE))
+    config = load_config(BASE)
     return apply_updates(config, dict(updates)) if updates else config
 
 

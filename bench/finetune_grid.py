@@ -18,6 +18,9 @@ Usage::
 
     python bench/finetune_grid.py --workers 2                   # the whole grid (~3.5 CPU-hours)
     python bench/finetune_grid.py --seeds 1 --fractions 0.01    # a slice
+    # the upward extension (issue 14): 8 best + 4 worst at 10%, then 6 best + 2 worst at 50%
+    python bench/finetune_grid.py --workers 1 --seeds 1 --fractions 0.25,0.5 --select best=8,worst=4,at=0.1
+    python bench/finetune_grid.py --workers 1 --seeds 1 --fractions 1.0 --select best=6,worst=2,at=0.5
 """
 
 from __future__ import annotations
@@ -42,7 +45,11 @@ FRACTIONS = (0.01, 0.02, 0.05, 0.1)
 SEEDS = (0, 1)
 
 
-def jobs(seeds: tuple[int, ...], fractions: tuple[float, ...]) -> list[Job]:
+def jobs(
+    seeds: tuple[int, ...],
+    fractions: tuple[float, ...],
+    cells: list[tuple[float, int, float]] | None = None,
+) -> list[Job]:
     """Every (fraction, seed, lr, r, warmup), smallest fraction first, then seed: a partial
     run holds whole grids (every cell, every seed) of the smaller fractions."""
     return [
@@ -52,8 +59,30 @@ def jobs(seeds: tuple[int, ...], fractions: tuple[float, ...]) -> list[Job]:
             fraction=fraction,
         )
         for fraction, seed in itertools.product(sorted(fractions), seeds)
-        for lr, r, warmup in itertools.product(LEARNING_RATES, LORA_RANKS, WARMUP_RATIOS)
+        for lr, r, warmup in (cells or list(itertools.product(LEARNING_RATES, LORA_RANKS, WARMUP_RATIOS)))
     ]
+
+
+def ranked_cells(rows: list[dict[str, str]], fraction: float) -> list[tuple[float, int, float]]:
+    """The grid's cells ordered best first by their seed-mean accuracy at ``fraction``."""
+    acc: dict[tuple[float, int, float], list[float]] = {}
+    for row in rows:
+        if abs(float(row["fraction"]) - fraction) > 1e-9 or row["status"] != "complete":
+            continue
+        cell = (float(row["learning_rate"]), int(row["lora_r"]), float(row["warmup_ratio"]))
+        acc.setdefault(cell, []).append(float(row["eval_accuracy"]))
+    return sorted(acc, key=lambda c: (-sum(acc[c]) / len(acc[c]), c))
+
+
+def select_cells(rows: list[dict[str, str]], spec: str) -> list[tuple[float, int, float]]:
+    """Cells chosen by ``best=N,worst=M,at=F``: the N best and M worst by seed-mean accuracy at F."""
+    opts = dict(part.split("=", 1) for part in spec.split(","))
+    ranked = ranked_cells(rows, float(opts["at"]))
+    if not ranked:
+        raise SystemExit(f"--select {spec}: the CSV has no complete run at fraction {opts['at']} yet")
+    best, worst = int(opts.get("best", 0)), int(opts.get("worst", 0))
+    chosen = ranked[:best] + [c for c in ranked[len(ranked) - worst:] if c not in ranked[:best]]
+    return chosen
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -62,8 +91,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="processes, one torch thread each")
     parser.add_argument("--seeds", type=int, default=len(SEEDS), help="seeds 0..N-1")
     parser.add_argument("--fractions", default=",".join(str(f) for f in FRACTIONS))
+    parser.add_argument(
+        "--select",
+        default=None,
+        help="only some cells: 'best=N,worst=M,at=F' = the N best and M worst by seed-mean accuracy at fraction F "
+        "(the upward extension: --fractions 0.25,0.5 --select best=8,worst=4,at=0.1 --seeds 1)",
+    )
     args = parser.parse_args(argv)
-    todo = jobs(tuple(range(args.seeds)), tuple(float(f) for f in args.fractions.split(",")))
+    cells = select_cells(read_rows(args.out), args.select) if args.select else None
+    todo = jobs(tuple(range(args.seeds)), tuple(float(f) for f in args.fractions.split(",")), cells)
     run_jobs(todo, args.out, workers=args.workers, log=lambda m: print(m, flush=True))
     print(f"done: {len(read_rows(args.out))} rows in {args.out}", flush=True)
     return 0

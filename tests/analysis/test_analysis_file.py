@@ -70,7 +70,7 @@ def test_concurrent_writers_keep_every_section(tmp_path: Path) -> None:
     def writer(name: str) -> None:
         try:
             for i in range(20):
-                write_section(p, name, {"i": i})
+                write_section(p, name, [{"i": i}] if name == "ladder" else {"i": i})
         except BaseException as exc:  # noqa: BLE001 - surfaced by the assert below
             errors.append(exc)
 
@@ -81,4 +81,14 @@ def test_concurrent_writers_keep_every_section(tmp_path: Path) -> None:
         t.join()
     assert not errors
     data = read_analysis(p)
-    assert all(data[s] == {"i": 19} for s in SECTIONS)
+    assert all(data[s] == ([{"i": 19}] if s == "ladder" else {"i": 19}) for s in SECTIONS)
+
+
+def test_the_ladder_section_is_a_list(tmp_path: Path) -> None:
+    p = tmp_path / "analysis.json"
+    write_section(p, "ladder", [{"fraction": 0.05, "rows": 1000, "steps": 126}])
+    assert read_analysis(p)["ladder"] == [{"fraction": 0.05, "rows": 1000, "steps": 126}]
+    with pytest.raises(StorageError, match="'ladder' must be a list"):
+        write_section(p, "ladder", {"fraction": 0.05})
+    with pytest.raises(StorageError, match="'cost' must be a mapping"):
+        write_section(p, "cost", [1])

@@ -14,6 +14,7 @@ from hpscout.analysis import (
     compare_transfer,
     read_analysis,
     run_transfer,
+    soft_agreement,
     topk_size,
     transfer_fraction,
     write_section,
@@ -73,7 +74,8 @@ def test_input_checks() -> None:
 
 def test_transfer_fraction_defaults(tmp_path: Path) -> None:
     cfg = make_config(tmp_path)
-    assert transfer_fraction(cfg) == pytest.approx(0.2)
+    assert transfer_fraction(cfg) == pytest.approx(0.1)  # climbing starts at 2 x scout.fraction
+    assert transfer_fraction(make_config(tmp_path, transfer={"climb": False})) == pytest.approx(0.2)  # one-shot: 4x
     assert transfer_fraction(cfg, 1.0) == 1.0
     assert transfer_fraction(make_config(tmp_path, transfer={"fraction": 0.5})) == 0.5
     big = make_config(tmp_path, scout={"fraction": 0.5, "fidelities": [0.5]})
@@ -101,7 +103,7 @@ def test_run_transfer_holds_and_resumes(tmp_path: Path) -> None:
     obj = LrOnlyObjective(noise=0.001)
     search = _search(cfg, obj)
     study = optuna.create_study(study_name="demo-transfer")
-    out = run_transfer(cfg, k=5, fraction=1.0, run_cell=obj, study=study, search_study=search)
+    out = run_transfer(cfg, k=5, fraction=1.0, climb=False, run_cell=obj, study=study, search_study=search)
     assert out["verdict"] == "held" and out["top1_agree"] is True and out["spearman"] == pytest.approx(1.0)
     assert out["large_fraction"] == 1.0 and out["small_fraction"] == 0.05
     assert [c["trial"] for c in out["configs"]] == [0, 1, 2, 3, 4]  # best five by small value
@@ -112,7 +114,7 @@ def test_run_transfer_holds_and_resumes(tmp_path: Path) -> None:
     assert read_analysis(cfg)["transfer"]["verdict"] == "held"
 
     again = LrOnlyObjective(noise=0.001)
-    out = run_transfer(cfg, k=5, fraction=1.0, run_cell=again, study=study, search_study=search)
+    out = run_transfer(cfg, k=5, fraction=1.0, climb=False, run_cell=again, study=study, search_study=search)
     assert again.calls == [] and out["runs"] == {"cells": 5, "ran": 0, "reused": 5}
 
 
@@ -137,7 +139,7 @@ def test_run_transfer_reversed_at_scale(tmp_path: Path) -> None:
         v = (math.log10(config.train.learning_rate) - math.log10(1e-6)) ** 2
         return TrialResult(status=TrialStatus.COMPLETE, objective=v, seed=config.seed, fraction=fraction)
 
-    out = run_transfer(cfg, k=4, run_cell=flipped, study=optuna.create_study(), search_study=_search(cfg, small))
+    out = run_transfer(cfg, k=4, climb=False, run_cell=flipped, study=optuna.create_study(), search_study=_search(cfg, small))
     assert out["verdict"] == "did not hold" and out["spearman"] < 0
 
 
@@ -150,3 +152,106 @@ def test_run_transfer_needs_two_trials(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="--k"):
         run_transfer(cfg, k=1, run_cell=LrOnlyObjective(), study=optuna.create_study(),
                      search_study=search_study(cfg, [(1e-4, 0.3)]))
+
+
+# ---------------------------------------------------------------- the climb
+
+
+def test_soft_agreement_counts_noise_as_ties() -> None:
+    # the leaders swap by less than epsilon: a tie, so the rungs agree
+    out = soft_agreement([0.80, 0.79, 0.70], [0.851, 0.853, 0.80], direction="maximize", epsilon=0.01)
+    assert out == {"top1_agree": True, "discordant": [], "agree": True, "epsilon": 0.01}
+    # the same swap by more than epsilon: no agreement, and the pair is named
+    out = soft_agreement([0.80, 0.79, 0.70], [0.80, 0.85, 0.70], direction="maximize", epsilon=0.01)
+    assert out["top1_agree"] is False and out["discordant"] == [[0, 1]] and out["agree"] is False
+    # epsilon 0 is the strict order; minimize flips the sense
+    assert soft_agreement([1.0, 2.0], [1.1, 1.0], direction="minimize", epsilon=0.0)["agree"] is False
+    assert soft_agreement([1.0, 2.0], [1.0, 1.1], direction="minimize", epsilon=None)["agree"] is True
+    # a failed run at the larger rung ranks last: the small-scale best failing is a disagreement
+    assert soft_agreement([0.9, 0.8], [None, 0.7], direction="maximize", epsilon=0.05)["agree"] is False
+    assert soft_agreement([0.9, 0.8], [None, None], direction="maximize", epsilon=0.05)["agree"] is False
+
+
+class MovingOptimum:
+    """eval_loss = (log10 lr - log10 opt(f))^2 (+ tiny seeded noise): the best LR is 1e-2 on fractions
+    up to ``switch`` (few steps favour fast movers) and 3e-4 above it, as on real fine-tuning."""
+
+    def __init__(self, switch: float = 0.06, fail_above: float | None = None) -> None:
+        self.switch, self.fail_above = switch, fail_above
+        self.calls: list[tuple[int, float, float]] = []
+
+    def value(self, lr: float, fraction: float, seed: int) -> float:
+        opt = 1e-2 if fraction <= self.switch else 3e-4
+        return (math.log10(lr) - math.log10(opt)) ** 2 + 1e-4 * (seed % 7)
+
+    def __call__(self, config, out_dir, fraction):
+        self.calls.append((config.seed, config.train.learning_rate, fraction))
+        common = {"seed": config.seed, "fraction": fraction, "elapsed_seconds": 1.0, "steps": round(2000 * fraction)}
+        if self.fail_above is not None and fraction > self.fail_above:
+            return TrialResult(status=TrialStatus.FAILED, message="boom", **common)
+        v = self.value(config.train.learning_rate, fraction, config.seed)
+        return TrialResult(status=TrialStatus.COMPLETE, objective=v, metrics={"eval_loss": v}, **common)
+
+
+def _moving_search(cfg, obj: MovingOptimum) -> optuna.Study:
+    return search_study(cfg, [(lr, obj.value(lr, cfg.scout.fraction, cfg.seed)) for lr in (1e-2, 3e-3, 1e-3, 3e-4)])
+
+
+def test_climb_goes_up_until_two_rungs_agree_and_picks_at_the_top(tmp_path: Path) -> None:
+    need_search()
+    cfg = make_config(tmp_path, transfer={"budget": None})
+    obj = MovingOptimum(switch=0.06)  # 0.05 favours 1e-2; 0.1 and up favour 3e-4
+    search = _moving_search(cfg, obj)
+    study = optuna.create_study()
+    out = run_transfer(cfg, k=4, run_cell=obj, study=study, search_study=search)
+    assert [r["fraction"] for r in out["rungs"]] == [0.1, 0.2]
+    first, second = out["rungs"]
+    assert first["agree"] is False and first["top1_agree"] is False and first["decision"] == "disagreed: climb to 0.2"
+    assert first["spearman"] == pytest.approx(-1.0) and first["epsilon"] is not None
+    assert second["agree"] is True and second["decision"] == "agreed: stop" and second["spearman"] == pytest.approx(1.0)
+    assert second["steps"] == 400  # the runs' own optimizer steps
+    assert out["final_fraction"] == 0.2 and out["trusted"] is True and out["stop_reason"] == "agreed"
+    assert out["pick"]["params"]["train.learning_rate"] == pytest.approx(3e-4)
+    assert "0.2" in out["pick"]["why"] and "agreed" in out["pick"]["why"]
+    assert read_analysis(cfg)["transfer"]["final_fraction"] == 0.2
+    # 4 configs x 2 rungs + one epsilon re-run (seed 43) per rung
+    assert len(obj.calls) == 10 and sum(1 for s, _, _ in obj.calls if s == 43) == 2
+
+    again = MovingOptimum(switch=0.06)  # a resumed climb repeats no run
+    out2 = run_transfer(cfg, k=4, run_cell=again, study=study, search_study=search)
+    assert again.calls == [] and out2["rungs"] == out["rungs"] and out2["pick"] == out["pick"]
+
+
+def test_climb_stopped_by_budget_is_untrusted_and_names_the_next_fraction(tmp_path: Path) -> None:
+    need_search()
+    cfg = make_config(tmp_path, transfer={"budget": 0.6})  # rung 0.1 costs 0.5 full runs; 0.2 would add 1.0
+    obj = MovingOptimum(switch=0.15)  # only 0.2 and up favour 3e-4
+    out = run_transfer(cfg, k=4, run_cell=obj, study=optuna.create_study(), search_study=_moving_search(cfg, obj))
+    assert len(out["rungs"]) == 1 and out["rungs"][0]["agree"] is True  # 0.05 and 0.1 agree (both biased)
+
+    obj = MovingOptimum(switch=0.06)
+    out = run_transfer(cfg, k=4, run_cell=obj, study=optuna.create_study(), search_study=_moving_search(cfg, obj))
+    assert [r["fraction"] for r in out["rungs"]] == [0.1]
+    assert out["rungs"][0]["decision"].startswith("disagreed: stop, climbing to 0.2 would exceed transfer.budget")
+    assert out["trusted"] is False and out["needed_fraction"] == 0.2 and out["stop_reason"] == "budget"
+    assert out["final_fraction"] == 0.1 and out["pick"]["params"]["train.learning_rate"] == pytest.approx(3e-4)
+
+
+def test_climb_whose_larger_rungs_all_fail_keeps_the_small_pick(tmp_path: Path) -> None:
+    need_search()
+    cfg = make_config(tmp_path, transfer={"budget": None})
+    obj = MovingOptimum(switch=0.06, fail_above=0.06)
+    out = run_transfer(cfg, k=3, run_cell=obj, study=optuna.create_study(), search_study=_moving_search(cfg, obj))
+    assert len(out["rungs"]) == 1 and "failed" in out["rungs"][0]["decision"]
+    assert out["trusted"] is False and out["final_fraction"] == 0.05
+    assert out["pick"]["params"]["train.learning_rate"] == pytest.approx(1e-2)
+    assert "could not run" in out["pick"]["why"]
+
+
+def test_climb_stops_at_max_fraction(tmp_path: Path) -> None:
+    need_search()
+    cfg = make_config(tmp_path, transfer={"budget": None, "max_fraction": 0.1})
+    obj = MovingOptimum(switch=0.06)
+    out = run_transfer(cfg, k=3, run_cell=obj, study=optuna.create_study(), search_study=_moving_search(cfg, obj))
+    assert [r["fraction"] for r in out["rungs"]] == [0.1] and out["stop_reason"] == "max_fraction"
+    assert out["trusted"] is False and out["needed_fraction"] == 0.2

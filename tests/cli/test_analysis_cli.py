@@ -40,7 +40,7 @@ def cfg_path(tmp_path: Path) -> Path:
         "name": "cli-demo",
         "data": {"train": str(tmp_path / "train.csv")},
         "output_dir": str(tmp_path / "run"),
-        "scout": {"fraction": 0.05, "fidelities": [0.05]},
+        "scout": {"fraction": 0.05, "fidelities": [0.05], "min_steps": 0},  # no data file: no step floor
         "search": {"space": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True}}},
         "ablation": {"factors": {"train.learning_rate": ["x0.2", "x2"]}, "seeds": 2},
     }
@@ -102,7 +102,7 @@ def test_ablate_errors(cfg_path: Path, capsys) -> None:
 
 
 def test_transfer(cfg_path: Path, capsys) -> None:
-    assert main(["transfer", str(cfg_path), "--k", "3", "--fraction", "0.2", "--run-cell", CELL, "-q"]) == 0
+    assert main(["transfer", str(cfg_path), "--k", "3", "--fraction", "0.2", "--no-climb", "--run-cell", CELL, "-q"]) == 0
     out = capsys.readouterr().out
     assert "fraction 0.05 -> 0.2" in out and "verdict: held" in out and "spearman 1.000" in out
     analysis = json.loads((cfg_path.parent / "run" / "analysis.json").read_text())
@@ -111,8 +111,18 @@ def test_transfer(cfg_path: Path, capsys) -> None:
     assert all(k in t for k in ("spearman", "kendall", "topk_overlap", "noise"))
     assert analysis["cost"]["by_study"]["transfer"]["trials"] == 3
 
-    assert main(["transfer", str(cfg_path), "--k", "3", "--fraction", "0.2", "--run-cell", CELL, "-q", "--json"]) == 0
+    assert main(["transfer", str(cfg_path), "--k", "3", "--fraction", "0.2", "--no-climb", "--run-cell", CELL, "-q",
+                 "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["transfer"]["runs"]["ran"] == 0
+
+
+def test_transfer_climbs_by_default(cfg_path: Path, capsys) -> None:
+    assert main(["transfer", str(cfg_path), "--k", "3", "--run-cell", CELL, "-q"]) == 0
+    out = capsys.readouterr().out
+    t = json.loads((cfg_path.parent / "run" / "analysis.json").read_text())["transfer"]
+    assert t["climb"] is True and t["rungs"][0]["fraction"] == 0.1  # 2 x scout.fraction
+    assert "rung 0.1" in out and "pick: trial" in out
+    assert ("trusted" in out) and t["final_fraction"] == t["rungs"][-1]["fraction"]
 
 
 def test_transfer_errors(cfg_path: Path, capsys) -> None:

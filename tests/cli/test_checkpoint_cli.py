@@ -41,7 +41,7 @@ def _write_config(tmp_path: Path) -> Path:
         "task": "sequence-classification",
         "model": {"from_config": TINY_BERT},
         "data": {"train": "train.csv", "eval": "eval.csv", "max_length": 32},
-        "scout": {"fraction": 0.5},
+        "scout": {"fraction": 0.5, "min_steps": 0},  # a tiny model: no step floor
         "train": {"max_steps": 2, "batch_size": 8, "method": "lora", "learning_rate": 1e-3},
         "search": {
             "metric": "eval_accuracy",

@@ -24,7 +24,7 @@ def write_config(tmp_path: Path, **search) -> Path:
         "name": "cli-search",
         "output_dir": str(tmp_path / "run"),
         "data": {"train": "train.csv"},
-        "scout": {"fraction": 0.05, "fidelities": [0.01, 0.05]},
+        "scout": {"fraction": 0.05, "fidelities": [0.01, 0.05], "min_steps": 0},  # no data file: no step floor
         "search": {
             "trials": 4,
             "sampler": "random",

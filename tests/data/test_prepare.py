@@ -47,13 +47,17 @@ def make_config(train, **data):
 
 def test_subset_fractions_ladder(tmp_path):
     cfg = make_config(tmp_path / "t.csv")
-    assert subset_fractions(cfg) == [0.01, 0.02, 0.05, 0.2, 1.0]
+    assert subset_fractions(cfg) == [0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 1.0]  # the climb's rungs are nested too
     cfg = config_from_dict(
         {"name": "t", "data": {"train": "t.csv"}, "scout": {"fraction": 0.5}, "transfer": {"fraction": 0.8}}
     )
     assert subset_fractions(cfg) == [0.5, 0.8, 1.0]
+    cfg = config_from_dict(
+        {"name": "t", "data": {"train": "t.csv"}, "scout": {"fraction": 0.3}, "transfer": {"climb": False}}
+    )
+    assert subset_fractions(cfg) == [0.3, 1.0]  # one-shot transfer min(1, 4 x 0.3) = 1.0
     cfg = config_from_dict({"name": "t", "data": {"train": "t.csv"}, "scout": {"fraction": 0.3}})
-    assert subset_fractions(cfg) == [0.3, 1.0]  # transfer min(1, 4 x 0.3) = 1.0
+    assert subset_fractions(cfg) == [0.3, 0.6, 1.0]  # climbing: 2 x 0.3, then the full data
 
 
 def test_held_out_eval_never_overlaps_and_ladder_nests(tmp_path):
@@ -228,5 +232,5 @@ def test_write_run_subsets_matches_prepare_data(tmp_path):
         assert np.array_equal(s.indices, expected)
         heldout -= set(s.indices.tolist()) if s.fraction == 1.0 else set()
     assert len(heldout) == 40  # the eval rows are in no subset
-    assert [s.fraction for s in ss] == [0.05, 0.1, 0.4, 1.0]
+    assert [s.fraction for s in ss] == [0.05, 0.1, 0.2, 0.4, 1.0]  # the climb: 0.2, 0.4, then the full data
     assert json.loads(report.read_text())["subsets"]

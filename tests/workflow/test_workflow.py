@@ -30,8 +30,9 @@ def write_config(tmp_path):
         "model": {"name_or_path": "minilm", "from_config": TINY_BERT},
         "data": {"train": "train.tsv", "text_column": "sentence", "label_column": "label", "max_length": 16,
                  "eval_split": 0.2, "stratify": ["label"]},
-        "scout": {"fraction": 0.2, "fidelities": [0.1, 0.2]},
-        "train": {"learning_rate": 3e-3, "batch_size": 16, "epochs": 1, "method": "full", "logging_steps": 2},
+        # 480 training rows at batch 4: the 0.1 rung gives 12 optimizer steps (under the floor), 0.2 gives 24
+        "scout": {"fraction": 0.2, "fidelities": [0.1, 0.2], "min_steps": 20},
+        "train": {"learning_rate": 3e-3, "batch_size": 4, "epochs": 1, "method": "full", "logging_steps": 2},
         "search": {"sampler": "tpe", "pruner": "none", "trials": 3, "metric": "eval_accuracy", "direction": "maximize",
                    "space": {"train.learning_rate": {"type": "float", "low": 1e-3, "high": 1e-2, "log": True}}},
         "transfer": {"k": 2, "fraction": 0.4},
@@ -64,7 +65,23 @@ def test_run_whole_workflow_and_resume(tmp_path, capsys):
         assert (run / rel).exists(), rel
     assert "report/index.html" in out and "llamafactory.yaml" in out
     analysis = json.loads((run / "analysis.json").read_text())
-    assert {"ablation", "transfer", "cost"} <= set(analysis)
+    assert {"ablation", "transfer", "cost", "ladder", "preflight"} <= set(analysis)
+    # the ladder in force: the 12-step rung was dropped; the acceptance keys are there
+    assert analysis["ladder"] == [{"fraction": 0.2, "rows": 96, "steps": 24}]
+    assert analysis["preflight"]["ladder"]["dropped"] == [{"fraction": 0.1, "rows": 48, "steps": 12}]
+    transfer = analysis["transfer"]
+    assert transfer["final_fraction"] == transfer["rungs"][-1]["fraction"] or transfer["stop_reason"] == "failed"
+    for rung in transfer["rungs"]:
+        assert {"fraction", "steps", "spearman", "top1_agree", "decision"} <= set(rung)
+    assert transfer["rungs"][0]["fraction"] == 0.4 and transfer["rungs"][0]["steps"] == 48
+    # final/config.yaml is the best at the final fraction (the pick), and its header says why
+    final = load_config(run / "final" / "config.yaml")
+    pick = transfer["pick"]
+    assert final.train.learning_rate == pytest.approx(pick["params"]["train.learning_rate"])
+    header = (run / "final" / "config.yaml").read_text().splitlines()[0]
+    assert f"trial {pick['trial']}" in header
+    assert ("UNTRUSTED" in header) == (not transfer["trusted"])
+    assert out.strip().splitlines()[-1].startswith("final config:")
     state = json.loads((run / "state.json").read_text())
     assert all(state["stages"][s]["status"] == "done" for s in STAGES)
     load_config(run / "final" / "config.yaml")  # the final config is a valid hpscout config

@@ -31,7 +31,7 @@ from hpscout.analysis._analysis_file import (
     write_section,
 )
 from hpscout.analysis._cells import RunCell, default_run_cell
-from hpscout.analysis._cost import compute_cost, cost_summary, full_samples_of
+from hpscout.analysis._cost import climb_cost, compute_cost, cost_summary, full_samples_of, preflight
 from hpscout.analysis._importance import compute_importance, importance_from_trials, top_fraction_trials
 from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, fit_lr_scaling, fit_power_law
 from hpscout.analysis._stats import (
@@ -47,7 +47,13 @@ from hpscout.analysis._stats import (
     welch_test,
 )
 from hpscout.analysis._summary import analyze_search
-from hpscout.analysis._transfer import compare_transfer, run_transfer, topk_size, transfer_fraction
+from hpscout.analysis._transfer import (
+    compare_transfer,
+    run_transfer,
+    soft_agreement,
+    topk_size,
+    transfer_fraction,
+)
 
 __all__ = [
     "ANALYSIS_VERSION",
@@ -66,7 +72,10 @@ __all__ = [
     "bootstrap_ci",
     "check_pattern",
     "compare_transfer",
+    "soft_agreement",
+    "climb_cost",
     "compute_cost",
+    "preflight",
     "compute_importance",
     "compute_lr_scaling",
     "cost_summary",

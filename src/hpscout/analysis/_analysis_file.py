@@ -12,6 +12,20 @@ Every section is present only once the stage that writes it has run::
       "version": 1,
       "updated": {"<section>": "2025-01-01T00:00:00Z", ...},
 
+      "ladder": [{"fraction": 0.05, "rows": 1000, "steps": 126}],   # the rungs in force (hpscout.search.resolve_scout)
+
+      "preflight": {
+        "ladder": {"rungs": [...], "dropped": [{"fraction", "rows", "steps"}], "min_steps": 100,
+                   "requested_fraction": 0.05, "fraction": 0.05, "raised": false, "train_rows": 20000,
+                   "worst_case": {"batch_size", "grad_accum", "devices", "epochs", "max_steps", "searched",
+                                  "effective_batch_size"}, "message": "ladder: ..."},
+        "train_rows", "full_run_samples", "trials", "pruner",
+        "search_full_runs", "search_full_runs_worst", "transfer_full_runs_worst", "transfer_rungs_worst",
+        "ablation_full_runs", "total_full_runs", "total_full_runs_worst",   # in full-data runs
+        "exceeds_full_run": false, "budget_ratio": 0.1, "method": "...", "message": "preflight: ...",
+        "advice": "..." | null
+      },
+
       "ablation": {
         "metric": "eval_loss", "direction": "minimize",
         "test": "welch",                 # Welch's two-sided t-test, each level vs the baseline
@@ -64,8 +78,18 @@ Every section is present only once the stage that writes it has run::
         "noise": {"sd": 0.01 | null, "source": "ablation baseline seeds" | "transfer seeds" | "unknown",
                   "top_spread": 0.004, "too_small_to_separate": true | false | null, "rule": "...",
                   "message": "..."},
-        "rules": {"topk_overlap": "...", "verdict": "...", "failures": "...", "noise": "..."},
-        "runs": {"cells": 5, "ran": 5, "reused": 0}
+        "rules": {"topk_overlap": "...", "verdict": "...", "failures": "...", "noise": "...", "climb": "..."},
+        "runs": {"cells": 5, "ran": 5, "reused": 0},
+        # the climb (large_fraction above = final_fraction, the highest rung reached)
+        "climb": true, "final_fraction": 0.2, "trusted": true,
+        "stop_reason": "agreed" | "one-shot" | "full data" | "max_fraction" | "budget" | "failed",
+        "needed_fraction": 0.4 | null,          # the fraction an untrusted climb would have needed next
+        "budget": 1.0 | null, "max_fraction": 1.0 | null,
+        "rungs": [{"fraction": 0.1, "steps": 250, "trials": [7, 3], "values": [0.83, 0.81],
+                   "spearman": 1.0 | null, "top1_agree": true, "discordant": [[0, 1]], "agree": true,
+                   "epsilon": 0.01 | null, "epsilon_source": "...", "decision": "agreed: stop",
+                   "spent_full_runs": 0.3}],
+        "pick": {"trial": 7, "params": {...}, "value": 0.83, "fraction": 0.2, "why": "..."}
       },
 
       "cost": {
@@ -112,7 +136,9 @@ __all__ = ["ANALYSIS_VERSION", "SECTIONS", "analysis_path", "read_analysis", "wr
 
 ANALYSIS_VERSION = 1
 #: the sections analysis.json may hold, in the order the report shows them
-SECTIONS = ("ablation", "importance", "transfer", "cost", "lr_scaling")
+SECTIONS = ("ladder", "preflight", "ablation", "importance", "transfer", "cost", "lr_scaling")
+#: sections that are lists rather than mappings
+_LIST_SECTIONS = ("ladder",)
 
 
 def analysis_path(target: Any) -> Path:
@@ -143,7 +169,7 @@ def read_analysis(target: Any) -> dict[str, Any]:
     return data
 
 
-def write_section(target: Any, name: str, section: dict[str, Any]) -> Path:
+def write_section(target: Any, name: str, section: dict[str, Any] | list[Any]) -> Path:
     """Replace one section of analysis.json, keeping the others; the write is atomic.
 
     Args:
@@ -164,8 +190,9 @@ def write_section(target: Any, name: str, section: dict[str, Any]) -> Path:
     """
     if name not in SECTIONS:
         raise StorageError(f"analysis section must be one of {', '.join(SECTIONS)}, but got {name!r}")
-    if not isinstance(section, dict):
-        raise StorageError(f"analysis section {name!r} must be a mapping, but got {type(section).__name__}")
+    if not isinstance(section, list if name in _LIST_SECTIONS else dict):
+        kind = "list" if name in _LIST_SECTIONS else "mapping"
+        raise StorageError(f"analysis section {name!r} must be a {kind}, but got {type(section).__name__}")
     path = analysis_path(target)
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path):

@@ -26,7 +26,7 @@ from typing import Any
 
 from hpscout.config import ExperimentConfig
 
-__all__ = ["BUDGET_RATIO", "STUDY_SUFFIXES", "cost_summary", "full_samples_of", "compute_cost"]
+__all__ = ["BUDGET_RATIO", "STUDY_SUFFIXES", "climb_cost", "compute_cost", "cost_summary", "full_samples_of", "preflight"]
 
 BUDGET_RATIO = 0.10
 #: scouting stage -> study name suffix
@@ -190,3 +190,141 @@ def compute_cost(
 
         write_section(config, "cost", section)
     return section
+
+
+# --------------------------------------------------------------------------- preflight
+
+
+def _survival(pruner: str, n_rungs: int, eta: int) -> list[float]:
+    """The share of trials that reach each rung under ``pruner`` (a planning estimate, not a guarantee)."""
+    if pruner in ("successive-halving", "hyperband"):
+        return [float(eta) ** -i for i in range(n_rungs)]
+    if pruner == "median":
+        return [0.5**i for i in range(n_rungs)]
+    return [1.0] * n_rungs
+
+
+def climb_cost(config: ExperimentConfig) -> tuple[float, list[float]]:
+    """The worst case of the transfer check in full-data runs (a run at fraction f costs f), and its rungs.
+
+    Every rung runs ``k x seeds`` configs (plus one epsilon re-run when climbing with one
+    seed); a climb stops before a rung that would take it over ``transfer.budget``.
+
+    Example:
+        >>> from hpscout.config import config_from_dict
+        >>> cfg = config_from_dict({"name": "x", "data": {"train": "t.csv"}, "transfer": {"k": 2, "budget": 1.0}})
+        >>> climb_cost(cfg)  # 0.1 and 0.2 x (2 configs + 1 epsilon re-run); 0.4 would exceed 1.0
+        (0.9, [0.1, 0.2])
+    """
+    t = config.transfer
+    fractions = t.climb_fractions(config.scout.fraction)
+    per_rung = t.k * t.seeds + (1 if t.climb and t.seeds == 1 else 0)
+    spent, rungs = 0.0, []
+    for f in fractions:
+        if t.climb and t.budget is not None and rungs and spent + f * per_rung > t.budget + 1e-9:
+            break
+        spent += f * per_rung
+        rungs.append(f)
+    return round(spent, 6), rungs
+
+
+def _ablation_runs(config: ExperimentConfig) -> float:
+    """The ablation's cost in full-data runs: (baseline + every level) x seeds at the scouting fraction
+    (levels of ``scout.fraction`` at their own fraction); no factors means the default ones."""
+    from hpscout.analysis._ablation import FRACTION_KEY, default_factors
+
+    factors = config.ablation.factors or default_factors(config)
+    cells = config.scout.fraction
+    for key, levels in factors.items():
+        for level in levels:
+            frac = config.scout.fraction
+            if key == FRACTION_KEY:
+                text = str(level)
+                try:
+                    frac = float(text.rstrip("%")) / (100 if text.endswith("%") else 1)
+                except ValueError:
+                    pass
+            cells += frac
+    return cells * config.ablation.seeds
+
+
+def preflight(config: ExperimentConfig, ladder: Any, *, trials: int | None = None) -> dict[str, Any]:
+    """Projected scouting cost against one full-data run, before anything trains (pure).
+
+    Costs are in full-data runs: a run on fraction f of the data for the config's epochs
+    processes f x the samples of one full run (searched epochs and batch sizes are not
+    weighed). Search: every trial climbs the ladder, thinned by the pruner (successive
+    halving and Hyperband keep 1/eta per rung, the median rule 1/2; ``worst`` assumes no
+    pruning); the transfer check at its worst case (:func:`climb_cost`); the ablation.
+
+    Args:
+        config: the config with the ladder in force.
+        ladder: the :class:`hpscout.search.LadderPlan` (rows and rungs).
+        trials: the trial budget (default ``search.trials``; grid: its cell count).
+    """
+    from hpscout.search import budget_of, ladder_reduction_factor
+
+    rungs = [r.fraction for r in ladder.rungs]
+    n = budget_of(config, trials)
+    eta = ladder_reduction_factor(rungs) if len(rungs) > 1 else 1
+    pruner = config.search.pruner if config.search.fidelity == "fraction" else "none"
+    survive = _survival(pruner, len(rungs), eta)
+    per_trial_worst = sum(rungs)
+    per_trial = sum(f * s for f, s in zip(rungs, survive, strict=True))
+    climb, climb_rungs = climb_cost(config)
+    ablation = _ablation_runs(config)
+    search_worst = None if n is None else n * per_trial_worst
+    search = None if n is None else n * per_trial
+    total = None if search is None else search + climb + ablation
+    worst = None if search_worst is None else search_worst + climb + ablation
+    rows = ladder.train_rows
+    full_samples = full_samples_of(config, rows)
+    out: dict[str, Any] = {
+        "train_rows": rows,
+        "full_run_samples": full_samples,
+        "trials": n,
+        "pruner": pruner,
+        "search_full_runs": search,
+        "search_full_runs_worst": search_worst,
+        "transfer_full_runs_worst": climb,
+        "transfer_rungs_worst": climb_rungs,
+        "ablation_full_runs": round(ablation, 6),
+        "total_full_runs": total,
+        "total_full_runs_worst": worst,
+        "budget_ratio": BUDGET_RATIO,
+        "exceeds_full_run": None if total is None else total > 1.0,
+        "method": "costs in full-data runs (a run on fraction f costs f); search thinned by the pruner's "
+        "promotion rate; transfer at its worst case; ablation = (baseline + levels) x seeds at scout.fraction",
+    }
+    out["message"], out["advice"] = _preflight_words(out, config)
+    return out
+
+
+def _preflight_words(p: Mapping[str, Any], config: ExperimentConfig) -> tuple[str, str | None]:
+    total = p["total_full_runs"]
+    if total is None:
+        return (
+            "preflight: the search has no trial limit (search.timeout ends it), so its cost cannot be projected; "
+            f"transfer up to {p['transfer_full_runs_worst']:.2f} and ablation {p['ablation_full_runs']:.2f} full-data runs",
+            None,
+        )
+    parts = (
+        f"search {p['search_full_runs']:.2f} (no pruning: {p['search_full_runs_worst']:.2f}), transfer up to "
+        f"{p['transfer_full_runs_worst']:.2f}, ablation {p['ablation_full_runs']:.2f}"
+    )
+    head = f"preflight: scouting is projected to process {total:.2f}x the samples of one full run ({parts})"
+    if total > 1.0:
+        return (
+            head.replace("preflight:", "preflight: MORE THAN A FULL RUN:", 1),
+            f"with {p['train_rows']} training rows, scouting costs more than training once on all of them: train on the "
+            "full data with a few learning rates instead, or cut search.trials, transfer.k / transfer.budget and "
+            "ablation.seeds",
+        )
+    if total > BUDGET_RATIO:
+        return (
+            head + f"; more than the {BUDGET_RATIO:.0%} a scout should cost",
+            f"{p['train_rows']} training rows is too little data for scouting to cost under {BUDGET_RATIO:.0%}: "
+            "the floor of scout.min_steps keeps each rung large enough to rank learning rates; fewer trials or a "
+            "smaller transfer.k cost less",
+        )
+    return head, None

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, StorageOpt, echo_json, info, load
+from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, StorageOpt, echo_json, info, load_scouting
 
 BaselineOpt = Annotated[
     str | None,
@@ -119,6 +119,17 @@ def transfer_lines(section: Mapping[str, Any]) -> list[str]:
     )
     lines.append(f"verdict: {section['verdict']}: {section['trust']}")
     lines.append(f"noise: {section['noise']['message']}")
+    for rung in section.get("rungs") or []:
+        lines.append(
+            f"rung {rung['fraction']:g} ({rung['steps'] or '?'} steps): spearman {_num(rung['spearman'], '.3f')}, "
+            f"top-1 agrees: {'yes' if rung['top1_agree'] else 'no'}, epsilon {_num(rung['epsilon'])} -> {rung['decision']}"
+        )
+    pick = section.get("pick")
+    if pick:
+        trust = "trusted" if section.get("trusted") else "UNTRUSTED" + (
+            f" (would need fraction {section['needed_fraction']:g} next)" if section.get("needed_fraction") else ""
+        )
+        lines.append(f"pick: {pick['why']}; {trust}")
     return lines
 
 
@@ -160,7 +171,7 @@ def ablate(
     """
     from hpscout.analysis import run_ablation
 
-    cfg = load(config, set_)
+    cfg = load_scouting(config, set_, quiet=quiet)
     section = run_ablation(
         cfg, baseline=baseline, seeds=seeds, storage=storage, run_cell=_run_cell(run_cell), progress=None if quiet else info
     )
@@ -183,21 +194,32 @@ def transfer(
     as_json: JsonOpt = False,
     quiet: QuietOpt = False,
     run_cell: RunCellOpt = None,
+    climb: Annotated[
+        bool | None,
+        typer.Option(
+            "--climb/--no-climb",
+            help="Climb ~2x per rung until the two largest rungs agree (default: transfer.climb); "
+            "--no-climb: one re-run at --fraction.",
+        ),
+    ] = None,
 ) -> None:
     """Re-run the top-k search configs on more data and check that their ranking holds; rerunning resumes.
 
-    Reports Spearman and Kendall correlations, top-1 agreement, top-k overlap and a verdict
-    in <run_dir>/analysis.json (section "transfer").
+    By default the check climbs: the top-k are re-run at ~2x the fraction, one rung at a time,
+    until the two largest rungs order them alike (differences within seed noise are ties),
+    transfer.max_fraction is reached or transfer.budget runs out. Reports each rung, the pick
+    (the best at the highest rung), Spearman and Kendall correlations, top-1 agreement and a
+    verdict in <run_dir>/analysis.json (section "transfer").
 
     Examples:
         hpscout transfer sst2.yaml
-        hpscout transfer sst2.yaml --k 3 --fraction 1.0 --seeds 2
+        hpscout transfer sst2.yaml --k 3 --fraction 1.0 --seeds 2 --no-climb
     """
     from hpscout.analysis import run_transfer
 
-    cfg = load(config, set_)
+    cfg = load_scouting(config, set_, quiet=quiet)
     section = run_transfer(
-        cfg, k=k, fraction=fraction, seeds=seeds, storage=storage, run_cell=_run_cell(run_cell),
+        cfg, k=k, fraction=fraction, seeds=seeds, climb=climb, storage=storage, run_cell=_run_cell(run_cell),
         progress=None if quiet else info,
     )
     extra = _refresh(cfg, storage)

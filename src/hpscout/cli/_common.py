@@ -32,6 +32,20 @@ def load(config: Path, overrides: list[str] | None) -> Any:
     return load_config(config, overrides or [])
 
 
+def load_scouting(config: Path, overrides: list[str] | None, *, quiet: bool = False) -> Any:
+    """:func:`load`, then the ladder in force (``scout.min_steps``; reads the data file), as ``hpscout run``
+    resolves it: every command that trains rungs or reads them (search, worker, transfer, ablate) uses this."""
+    from hpscout.search import resolve_scout
+
+    cfg = load(config, overrides)
+    if cfg.scout.min_steps == 0:
+        return cfg
+    cfg, plan = resolve_scout(cfg)
+    if not quiet:
+        info(plan.message())
+    return cfg
+
+
 def echo_json(obj: Any) -> None:
     """Print ``obj`` as JSON on stdout."""
     typer.echo(json.dumps(obj, indent=2, sort_keys=True, default=str))

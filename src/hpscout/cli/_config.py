@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,39 @@ def validate(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -
         f"with rungs {', '.join(f'{f:g}' for f in cfg.scout.fidelities)}, {n_space} searched parameters, "
         f"outputs in {cfg.run_dir})"
     )
+    for line in ladder_lines(cfg, config):
+        typer.echo(line)
+
+
+def ladder_lines(cfg: Any, source: Path) -> list[str]:
+    """The ladder in force, one line per rung (fraction, rows, optimizer steps), the dropped rungs and the
+    cost preflight; an impossible ``scout.min_steps`` raises (exit 2). Reads the training data."""
+    from hpscout.workflow import plan_scouting
+
+    train = cfg.data.train
+    if "://" not in train and not train.startswith("builtin:") and not Path(train).exists():
+        return [f"ladder: not planned: data.train {train} does not exist yet (in {source})"]
+    cfg, ladder, pre = plan_scouting(cfg)
+    floor = f"scout.min_steps {ladder.min_steps}" if ladder.min_steps else "no step floor (scout.min_steps 0)"
+    lines = [f"ladder ({floor}; steps counted at {ladder.worst.describe()}; {ladder.train_rows} training rows):"]
+    lines += [f"  rung {r.fraction:g}: {r.rows} rows, {r.steps} optimizer steps" for r in ladder.rungs]
+    lines += [
+        f"  dropped {r.fraction:g}: {r.rows} rows, {r.steps} optimizer steps (under {ladder.min_steps})"
+        for r in ladder.dropped
+        if r.fraction not in ladder.fidelities
+    ]
+    if ladder.raised:
+        lines.append(f"  scout.fraction {ladder.requested_fraction:g} is under the floor: raised to {ladder.fraction:g}")
+    climb = cfg.transfer.climb_fractions(cfg.scout.fraction)
+    lines.append(
+        f"transfer: {'climbs' if cfg.transfer.climb else 'one re-run'} at "
+        + (", ".join(f"{f:g}" for f in climb) if climb else "no larger fraction (skipped)")
+        + (f" (stops when two rungs agree, or at budget {cfg.transfer.budget:g} full runs)" if cfg.transfer.climb and cfg.transfer.budget else "")
+    )
+    lines.append(pre["message"])
+    if pre.get("advice"):
+        lines.append(f"preflight: {pre['advice']}")
+    return lines
 
 
 def init(

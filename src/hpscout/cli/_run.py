@@ -39,6 +39,8 @@ def run(
     for key, label in labels.items():
         if key in res.outputs:
             typer.echo(f"{label + ':':24s}{res.outputs[key]}")
+    if res.verdict:
+        typer.echo(res.verdict)
 
 
 def register(app: typer.Typer) -> None:

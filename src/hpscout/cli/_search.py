@@ -6,7 +6,17 @@ from typing import Annotated
 
 import typer
 
-from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, StorageOpt, echo_json, info, load, warn
+from hpscout.cli._common import (
+    ConfigArg,
+    JsonOpt,
+    SetOpt,
+    StorageOpt,
+    echo_json,
+    info,
+    load,
+    load_scouting,
+    warn,
+)
 
 TrialsOpt = Annotated[
     int | None,
@@ -41,7 +51,7 @@ def search(
     """
     from hpscout.search import run_search, storage_url, storage_warnings
 
-    cfg = load(config, set_)
+    cfg = load_scouting(config, set_, quiet=quiet)
     n_workers = workers if workers is not None else cfg.search.workers
     for message in storage_warnings(cfg, storage, n_workers):
         warn(message)
@@ -82,7 +92,7 @@ def worker(
 
     from hpscout.search import Progress, budget_of, mask_url, run_worker, storage_url
 
-    cfg = load(config, set_)
+    cfg = load_scouting(config, set_, quiet=quiet)
     if storage is None and cfg.storage is None:
         warn(f"no --storage: joining the local study file {storage_url(cfg)} (other machines cannot reach it)")
     budget = budget_of(cfg, trials)

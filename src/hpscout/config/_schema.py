@@ -130,6 +130,14 @@ class ScoutConfig(_Model):
     step_matched: bool = Field(
         False, description="Hold optimizer steps (not epochs) fixed across fractions: smaller rungs train more epochs."
     )
+    min_steps: int = Field(
+        100,
+        ge=0,
+        description="Floor on each rung's optimizer steps, counted in the worst case the search space allows (largest "
+        "effective batch, fewest epochs). Rungs under it are dropped; when even `fraction` is under it, the fraction "
+        "is raised to the smallest one that meets it. Below ~100 steps a rung ranks learning rates by how fast they "
+        "move, not where they end (docs/benchmarks.md). 0 turns the floor off.",
+    )
 
     @model_validator(mode="after")
     def _ladder(self) -> ScoutConfig:
@@ -307,12 +315,56 @@ class TransferConfig(_Model):
     """Check that small-scale rankings hold at a larger fraction."""
 
     k: int = Field(5, ge=2, description="How many top configs to re-run.")
-    fraction: float | None = Field(None, gt=0, le=1, description="Larger fraction; default 4 x scout.fraction (capped at 1).")
+    fraction: float | None = Field(
+        None,
+        gt=0,
+        le=1,
+        description="The (first) larger fraction; default 2 x scout.fraction when climbing, 4 x scout.fraction "
+        "one-shot (capped at 1).",
+    )
     seeds: int = Field(1, ge=1, le=20, description="Seeds per re-run config.")
+    climb: bool = Field(
+        True,
+        description="Climb: re-run the top-k at ~2x the fraction, one rung at a time, until their order agrees between "
+        "the two largest rungs (differences within seed noise count as ties), max_fraction is reached or the budget "
+        "runs out; the pick is the best at the highest rung. false: one re-run at `fraction` (the one-shot check).",
+    )
+    max_fraction: float = Field(1.0, gt=0, le=1, description="The climb never goes above this fraction.")
+    budget: float | None = Field(
+        1.0,
+        gt=0,
+        description="The most training samples the climb may process, as a multiple of one full-data run "
+        "(full train rows x epochs); a rung that would exceed it is not started. null: no limit.",
+    )
 
     def resolve_fraction(self, scout_fraction: float) -> float:
-        """``fraction``, else 4 x ``scout_fraction`` capped at 1 (the default transfer fraction)."""
-        return float(self.fraction) if self.fraction is not None else min(1.0, 4 * float(scout_fraction))
+        """``fraction``, else 2 x (climbing) or 4 x (one-shot) ``scout_fraction``, capped at 1 and at
+        ``max_fraction`` when climbing (the first transfer fraction)."""
+        if self.fraction is not None:
+            return float(self.fraction)
+        if self.climb:
+            return min(1.0, self.max_fraction, 2 * float(scout_fraction))
+        return min(1.0, 4 * float(scout_fraction))
+
+    def climb_fractions(self, scout_fraction: float) -> list[float]:
+        """The transfer rungs above ``scout_fraction``: the first transfer fraction, then ~2x per rung up to
+        ``max_fraction`` (a last step under 1.5x is merged into the jump to ``max_fraction``); one-shot: one rung.
+
+        Example:
+            >>> TransferConfig().climb_fractions(0.05)
+            [0.1, 0.2, 0.4, 1.0]
+        """
+        first = round(self.resolve_fraction(scout_fraction), 12)
+        if not self.climb:
+            return [first]
+        top = float(self.max_fraction)
+        out = [first]
+        while out[-1] < top - 1e-12:
+            nxt = min(top, 2 * out[-1])
+            if top / nxt < 1.5:
+                nxt = top
+            out.append(round(nxt, 12))
+        return [f for f in out if f > scout_fraction + 1e-12]
 
 
 class TorchTaskConfig(_Model):

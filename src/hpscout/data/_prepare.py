@@ -65,19 +65,20 @@ def _key(f: float) -> float:
 
 
 def subset_fractions(config: ExperimentConfig) -> list[float]:
-    """The canonical, nested ladder of fractions: the fidelities, the transfer fraction and 1.0, sorted.
+    """The canonical, nested ladder of fractions: the fidelities, the transfer rungs and 1.0, sorted.
 
-    The transfer fraction is ``transfer.fraction`` or ``min(1, 4 x scout.fraction)``.
+    The transfer rungs are ``TransferConfig.climb_fractions`` (climbing: 2 x scout.fraction,
+    then ~2x per rung; one-shot: ``transfer.fraction`` or 4 x scout.fraction).
 
     Example:
         >>> from hpscout.config import config_from_dict
         >>> cfg = config_from_dict({"name": "x", "data": {"train": "t.csv"},
         ...                         "scout": {"fraction": 0.05, "fidelities": [0.01, 0.02, 0.05]}})
         >>> subset_fractions(cfg)
-        [0.01, 0.02, 0.05, 0.2, 1.0]
+        [0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 1.0]
     """
-    transfer = config.transfer.resolve_fraction(config.scout.fraction)
-    return sorted({_key(f) for f in config.scout.fidelities} | {_key(transfer), 1.0})
+    transfer = config.transfer.climb_fractions(config.scout.fraction)
+    return sorted({_key(f) for f in config.scout.fidelities} | {_key(f) for f in transfer} | {1.0})
 
 
 def stratify_keys(config: ExperimentConfig) -> tuple[str, ...]:

@@ -15,11 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, HpscoutError
+from hpscout.analysis import write_section
 from hpscout.config import ExperimentConfig, config_to_dict, save_config
 from hpscout.store import RunLayout
 from hpscout.workflow._state import STAGES, WorkflowState, config_fingerprint
 
-__all__ = ["STAGES", "WorkflowResult", "run_workflow", "select_stages"]
+__all__ = ["STAGES", "WorkflowResult", "final_verdict", "plan_scouting", "run_workflow", "select_stages", "transfer_trust"]
 
 
 @dataclass
@@ -29,6 +30,8 @@ class WorkflowResult:
     skipped: list[str] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
     elapsed: float = 0.0
+    #: one line on whether the final config can be trusted (None until the final stage ran)
+    verdict: str | None = None
 
 
 def select_stages(until: str | None = None, only: list[str] | None = None) -> list[str]:
@@ -66,6 +69,11 @@ def run_workflow(
     """
     t0 = time.time()
     stages = select_stages(until, only)
+    config, ladder, pre = plan_scouting(config)  # before any write: an impossible floor leaves no folder behind
+    _say(ladder.message())
+    _say(pre["message"])
+    if pre.get("advice"):
+        _say(f"preflight: {pre['advice']}")
     layout = RunLayout.of(config)
     layout.root.mkdir(parents=True, exist_ok=True)
     state = WorkflowState.load(layout.state)
@@ -79,6 +87,8 @@ def run_workflow(
     state.fingerprint = fp
     save_config(config, layout.config, header=f"resolved config of run {config.name} (written by hpscout run)")
     state.save()
+    write_section(config, "ladder", [r.to_dict() for r in ladder.rungs])
+    write_section(config, "preflight", {**pre, "ladder": ladder.to_dict()})
 
     result = WorkflowResult(run_dir=layout.root)
     for stage in stages:
@@ -102,7 +112,22 @@ def run_workflow(
         _say(f"{stage}: done in {time.time() - t:.1f}s")
     result.outputs = _outputs(layout)
     result.elapsed = time.time() - t0
+    if (layout.final_dir / "config.yaml").exists():
+        result.verdict = final_verdict(layout)
     return result
+
+
+def plan_scouting(config: ExperimentConfig) -> tuple[ExperimentConfig, Any, dict[str, Any]]:
+    """The config with the ladder in force, the ladder plan and the cost preflight (reads the data file).
+
+    Raises:
+        ConfigError: ``scout.min_steps`` cannot be met even on the full data.
+    """
+    from hpscout.analysis import preflight
+    from hpscout.search import resolve_scout
+
+    config, ladder = resolve_scout(config)
+    return config, ladder, preflight(config, ladder)
 
 
 # --------------------------------------------------------------------------- stages
@@ -139,8 +164,18 @@ def _stage_top(config: ExperimentConfig, layout: RunLayout, storage: str | None)
 def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
     from hpscout.analysis import run_transfer
 
-    out = run_transfer(config, storage=storage)
-    return {"verdict": out.get("verdict") if isinstance(out, dict) else None}
+    if not config.transfer.climb_fractions(config.scout.fraction):
+        _say(
+            f"transfer: no fraction above scout.fraction {config.scout.fraction:g} within transfer.max_fraction "
+            f"{config.transfer.max_fraction:g}; the check is skipped and the final config is the search's top-1"
+        )
+        return {"skipped": "no larger fraction"}
+    out = run_transfer(config, storage=storage, progress=_say)
+    return {
+        "verdict": out.get("verdict"),
+        "final_fraction": out.get("final_fraction"),
+        "trusted": out.get("trusted"),
+    }
 
 
 def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
@@ -151,14 +186,35 @@ def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | 
     return {}
 
 
+def transfer_trust(transfer: dict[str, Any]) -> tuple[bool, str | None]:
+    """(trusted, warning) of a transfer section: a climb that stopped without agreement below
+    the full data is untrusted, and the warning names the fraction it would have needed next."""
+    if not transfer or transfer.get("trusted") is None:
+        return True, None
+    if transfer["trusted"]:
+        return True, None
+    needed = transfer.get("needed_fraction")
+    if transfer.get("stop_reason") == "failed" or not transfer.get("rungs"):
+        return False, "UNTRUSTED: the transfer check could not run (every larger run failed); this is the small-scale pick"
+    return False, (
+        f"UNTRUSTED: the transfer climb stopped at fraction {transfer.get('final_fraction')} without the two largest "
+        f"rungs agreeing ({transfer.get('stop_reason')})"
+        + (f"; it would have needed fraction {needed:g} next (raise transfer.budget or transfer.max_fraction)" if needed else "")
+    )
+
+
 def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[ExperimentConfig, str]:
-    """The final config and why: the best at the larger transfer fraction when the transfer
-    check ran (larger-scale evidence beats small-scale evidence), else the search's top-1."""
+    """The final config and why: the transfer check's pick (the best at the highest rung it
+    reached: larger-scale evidence beats small-scale evidence), else the search's top-1."""
     from hpscout.analysis import read_analysis
     from hpscout.config import load_config
     from hpscout.search import config_for_params
 
     transfer = read_analysis(layout.analysis).get("transfer") or {}
+    pick = transfer.get("pick")
+    if pick and pick.get("params") is not None:
+        trusted, warning = transfer_trust(transfer)
+        return config_for_params(config, pick["params"]), (pick["why"] if trusted else f"{warning}. {pick['why']}")
     scored = [c for c in transfer.get("configs", []) if c.get("large_value") is not None]
     if scored:
         sign = 1 if config.greater_is_better else -1
@@ -180,6 +236,8 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
 
     final_cfg, why = choose_final(config, layout)
     final = layout.final_dir / "config.yaml"
+    if why.startswith("UNTRUSTED"):
+        _say(why)
     save_config(
         final_cfg,
         final,
@@ -222,3 +280,19 @@ def _outputs(layout: RunLayout) -> dict[str, str]:
         if path.exists():
             out[key] = str(path)
     return out
+
+
+def final_verdict(layout: RunLayout) -> str:
+    """The last console line of a run: which fraction the final config was chosen at, and whether to trust it."""
+    from hpscout.analysis import read_analysis
+
+    transfer = read_analysis(layout.analysis).get("transfer") or {}
+    trusted, warning = transfer_trust(transfer)
+    if not trusted:
+        return f"final config: {warning}"
+    if transfer.get("pick"):
+        return (
+            f"final config: chosen at fraction {transfer.get('final_fraction'):g} "
+            f"({transfer.get('stop_reason')}); trusted"
+        )
+    return "final config: the search's top-1 (no transfer check ran)"
