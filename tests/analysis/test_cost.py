@@ -93,7 +93,8 @@ def _preflight_config(**sections):
 
 def test_preflight_in_full_data_runs() -> None:
     from hpscout.analysis import climb_cost, preflight
-    from hpscout.search import plan_ladder, worst_case
+    from hpscout.plan import plan_ladder
+    from hpscout.search import worst_case
 
     cfg = _preflight_config(
         scout={"fraction": 0.05, "fidelities": [0.05]},
@@ -115,7 +116,8 @@ def test_preflight_in_full_data_runs() -> None:
 
 def test_preflight_says_plainly_when_scouting_costs_more_than_a_full_run() -> None:
     from hpscout.analysis import preflight
-    from hpscout.search import plan_ladder, worst_case
+    from hpscout.plan import plan_ladder
+    from hpscout.search import worst_case
 
     cfg = _preflight_config(
         scout={"fraction": 0.2, "fidelities": [0.05, 0.1, 0.2]},
@@ -132,7 +134,8 @@ def test_preflight_says_plainly_when_scouting_costs_more_than_a_full_run() -> No
 
 def test_preflight_small_share_on_large_data() -> None:
     from hpscout.analysis import preflight
-    from hpscout.search import plan_ladder, worst_case
+    from hpscout.plan import plan_ladder
+    from hpscout.search import worst_case
 
     cfg = _preflight_config(
         scout={"fraction": 0.01, "fidelities": [0.0025, 0.005, 0.01]},
@@ -153,7 +156,8 @@ def test_preflight_small_share_on_large_data() -> None:
 
 def test_preflight_counts_the_default_ablation_factors() -> None:
     from hpscout.analysis import preflight
-    from hpscout.search import plan_ladder, worst_case
+    from hpscout.plan import plan_ladder
+    from hpscout.search import worst_case
 
     cfg = _preflight_config(scout={"fraction": 0.05, "fidelities": [0.05]}, ablation={"seeds": 1})
     p = preflight(cfg, plan_ladder([0.05], 0.05, 20_000, worst_case(cfg), min_steps=0))

@@ -41,6 +41,17 @@ def test_every_recommendation_validates_as_config(task, samples, size, method, p
     # only the train and search sections, merged into a minimal config, validate too
     minimal = {"name": "x", "data": {"train": "a.csv"}, "train": rec.train, "search": rec.search}
     config_from_dict(minimal)
+    # the step floor accepts the ladder as recommended: no rung dropped, the fraction not raised
+    # (unless even all rows are under the floor: then it scouts on all of them)
+    from hpscout.plan import plan_ladder
+    from hpscout.search import worst_case
+
+    try:
+        ladder = plan_ladder(cfg.scout.fidelities, cfg.scout.fraction, samples, worst_case(cfg), min_steps=cfg.scout.min_steps)
+    except ConfigError:
+        assert cfg.scout.fraction == 1.0 and cfg.scout.fidelities == [1.0]
+    else:
+        assert not ladder.changed, ladder.message()
 
 
 def test_yaml_also_parses_with_hpscout_loader():

@@ -63,11 +63,20 @@ def ladder_lines(cfg: Any, source: Path) -> list[str]:
     if ladder.raised:
         lines.append(f"  scout.fraction {ladder.requested_fraction:g} is under the floor: raised to {ladder.fraction:g}")
     climb = cfg.transfer.climb_fractions(cfg.scout.fraction)
-    lines.append(
-        f"transfer: {'climbs' if cfg.transfer.climb else 'one re-run'} at "
-        + (", ".join(f"{f:g}" for f in climb) if climb else "no larger fraction (skipped)")
-        + (f" (stops when two rungs agree, or at budget {cfg.transfer.budget:g} full runs)" if cfg.transfer.climb and cfg.transfer.budget else "")
-    )
+    if not climb:
+        lines.append("transfer: no fraction above the scouting fraction within transfer.max_fraction (skipped)")
+    elif not cfg.transfer.climb:
+        lines.append(f"transfer: one re-run of the top {cfg.transfer.k} at {climb[0]:g} (transfer.climb: false)")
+    else:
+        within = pre["transfer_rungs_worst"]
+        lines.append(
+            f"transfer: climbs {' -> '.join(f'{f:g}' for f in climb)} until two rungs agree"
+            + (
+                f"; transfer.budget {cfg.transfer.budget:g} full runs allows {' -> '.join(f'{f:g}' for f in within)}"
+                if cfg.transfer.budget is not None and len(within) < len(climb)
+                else ""
+            )
+        )
     lines.append(pre["message"])
     if pre.get("advice"):
         lines.append(f"preflight: {pre['advice']}")

@@ -9,6 +9,7 @@ Example:
     471
 """
 
+from hpscout.plan._ladder import LadderPlan, Rung, WorstCase, plan_ladder, rung_steps
 from hpscout.plan._lint import (
     RULES,
     SEVERITIES,
@@ -50,6 +51,11 @@ from hpscout.plan._schedules import (
 from hpscout.plan._steps import StepPlan, plan_steps, warmup_steps_from
 
 __all__ = [
+    "LadderPlan",
+    "Rung",
+    "WorstCase",
+    "plan_ladder",
+    "rung_steps",
     "BUDGET_TABLE",
     "DATA_TABLE",
     "METHOD_CHOICES",

@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from hpscout._errors import ConfigError
+from hpscout.plan._ladder import WorstCase, plan_ladder
 
 __all__ = [
     "TASK_CHOICES",
@@ -350,7 +351,13 @@ def recommend(task: str, samples: int, model_params: int | str, method: str = "l
         "direction": "maximize" if classification else "minimize",
         "space": space,
     }
-    scout = _scout_section(samples, budget.scout_rows)
+    scout = _scout_section(samples, budget.scout_rows, train, space)
+    if scout.pop("raised_for_steps"):
+        notes.append(
+            f"the scouting fraction is {scout['fraction']:g}, not the ~{budget.scout_rows:,} rows of the budget: "
+            f"below {scout['min_steps']} optimizer steps a rung ranks learning rates by how fast they move "
+            "(scout.min_steps)"
+        )
     if scout["fraction"] == 1.0:
         notes.append(f"{samples:,} rows is small enough to scout on all of it")
 
@@ -374,16 +381,50 @@ def recommend(task: str, samples: int, model_params: int | str, method: str = "l
 _MIN_RUNG_ROWS = 100
 
 
-def _scout_section(samples: int, target_rows: int) -> dict[str, Any]:
+def _worst_case(train: dict[str, Any], space: dict[str, dict[str, Any]]) -> WorstCase:
+    """The fewest-steps settings of a recommendation: its largest searched batch size."""
+    batches = space.get("train.batch_size", {}).get("choices") or [train["batch_size"]]
+    return WorstCase(
+        batch_size=int(max(batches)), grad_accum=int(train["grad_accum"]), devices=1, epochs=float(train["epochs"]),
+        max_steps=None,
+    )
+
+
+def _scout_section(
+    samples: int, target_rows: int, train: dict[str, Any], space: dict[str, dict[str, Any]]
+) -> dict[str, Any]:
+    """The scouting fraction and ladder: ~``target_rows`` rows, rungs at 1/4 and 1/2 of it, every rung
+    meeting the step floor (``scout.min_steps``' default) in the worst case of the space."""
+    from hpscout.config import ScoutConfig
+
+    min_steps = int(ScoutConfig.model_fields["min_steps"].default)
+    worst = _worst_case(train, space)
     fraction = 1.0 if samples <= target_rows else _round2(target_rows / samples)
     fraction = min(1.0, max(fraction, 0.001))
+    raised = False
+    try:
+        floor_fraction = plan_ladder([fraction], fraction, samples, worst, min_steps=min_steps).fraction
+    except ConfigError:  # even all rows are under the floor: scout on all of them
+        floor_fraction = 1.0
+    if floor_fraction > fraction:
+        fraction, raised = min(1.0, _round2_up(floor_fraction)), True
     rungs: list[float] = []
     for div in (4, 2):
         f = _round2(fraction / div)
         if f * samples >= _MIN_RUNG_ROWS and f < fraction and (not rungs or f > rungs[-1]):
             rungs.append(f)
     rungs.append(fraction)
-    return {"fraction": fraction, "fidelities": rungs}
+    try:
+        kept = plan_ladder(rungs, fraction, samples, worst, min_steps=min_steps).fidelities
+    except ConfigError:
+        kept = [fraction]
+    return {"fraction": fraction, "fidelities": kept, "min_steps": min_steps, "raised_for_steps": raised}
+
+
+def _round2_up(x: float) -> float:
+    """``x`` rounded up to 2 significant digits."""
+    exp = math.floor(math.log10(x)) - 1
+    return math.ceil(x / 10**exp - 1e-9) * 10**exp if x > 0 else x
 
 
 def _round2(x: float) -> float:

@@ -12,15 +12,7 @@ from hpscout.search._fidelity import (
     run_rungs,
     step_fraction,
 )
-from hpscout.search._ladder import (
-    LadderPlan,
-    Rung,
-    WorstCase,
-    plan_ladder,
-    resolve_scout,
-    rung_steps,
-    worst_case,
-)
+from hpscout.search._ladder import resolve_scout, worst_case
 from hpscout.search._progress import Progress, format_table
 from hpscout.search._pruners import PRUNER_NAMES, ladder_reduction_factor, make_pruner
 from hpscout.search._samplers import (
@@ -69,12 +61,7 @@ from hpscout.search._study import (
 from hpscout.search._workers import apply_threads, assign_gpus, gpu_count, threads_per_worker, visible_gpus
 
 __all__ = [
-    "LadderPlan",
-    "Rung",
-    "WorstCase",
-    "plan_ladder",
     "resolve_scout",
-    "rung_steps",
     "worst_case",
     "apply_threads",
     "threads_per_worker",

@@ -8,8 +8,8 @@ import pytest
 
 from hpscout._errors import ConfigError
 from hpscout.config import config_from_dict
-from hpscout.plan import plan_steps
-from hpscout.search import WorstCase, plan_ladder, resolve_scout, rung_steps, worst_case
+from hpscout.plan import WorstCase, plan_ladder, plan_steps, rung_steps
+from hpscout.search import resolve_scout, worst_case
 
 W16 = WorstCase(batch_size=16, grad_accum=1, devices=1, epochs=2.0, max_steps=None)
 
