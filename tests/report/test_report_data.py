@@ -187,3 +187,37 @@ def test_interrupted_trials_are_not_failures(tmp_path):
     row = d.rows[-1]
     assert row.status == "interrupted" and row.message == "worker died (no heartbeat)"
     assert row not in d.failed
+
+
+def test_the_config_box_shows_what_final_holds_when_transfer_and_search_disagree(tmp_path):
+    """The search's top-1 is 2.2e-3 (top/top1.yaml); the transfer climb picked another trial (7.3e-3):
+    the box shows final/config.yaml's values and says why it was chosen (issue 17, item 10)."""
+    from hpscout.config import apply_updates, load_config, save_config
+
+    run = make_fake_run(tmp_path)
+    top1 = load_config(run.run_dir / "top" / "top1.yaml")
+    final = apply_updates(top1, {"train.learning_rate": 7.3e-3})
+    why = "trial 6: best eval_accuracy 0.893 at fraction 0.2, the highest rung the transfer check reached"
+    save_config(final, run.run_dir / "final" / "config.yaml", header=f"final config of run x, chosen by hpscout run: {why}")
+    d = report_data(run.run_dir, storage=run.storage)
+    assert d.best is not None and d.best.params["train.learning_rate"] == pytest.approx(2.2e-3)
+    assert d.best_config["source"] == "final/config.yaml"
+    assert d.best_config["train.learning_rate"] == pytest.approx(7.3e-3)
+    assert d.best_config["why"] == why
+    from hpscout.report import render_html
+
+    html = render_html(d)
+    assert "Final config" in html and "Chosen because: trial 6" in html
+
+
+def test_ladder_and_climb_are_in_the_report(data):
+    assert data.ladder == [{"fraction": 0.05, "rows": 1000, "steps": 126}]
+    climb = data.plots["climb"].data
+    assert climb["fractions"] == [0.05, 0.1, 0.2] and climb["pick"] == 6
+    lines = {line["label"]: line["y"] for line in climb["lines"]}
+    assert lines["t0006"] == [0.869, 0.89, 0.893] and lines["t0011"] == [0.88, 0.884, 0.89]
+    from hpscout.report import render_html
+
+    html = render_html(data)
+    assert "dropped: under the floor" in html and "126" in html and "preflight: scouting is projected" in html
+    assert "The climb" in html and "disagreed: climb to 0.2" in html and "agreed: stop" in html

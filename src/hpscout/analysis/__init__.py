@@ -53,6 +53,7 @@ from hpscout.analysis._transfer import (
     soft_agreement,
     topk_size,
     transfer_fraction,
+    transfer_trust,
 )
 
 __all__ = [
@@ -100,6 +101,7 @@ __all__ = [
     "top_fraction_trials",
     "topk_size",
     "transfer_fraction",
+    "transfer_trust",
     "welch_test",
     "write_section",
 ]

@@ -70,6 +70,7 @@ __all__ = [
     "compare_transfer",
     "soft_agreement",
     "transfer_fraction",
+    "transfer_trust",
     "run_transfer",
 ]
 
@@ -583,3 +584,20 @@ def _section(
         "rules": RULES,
         **scores,
     }
+
+
+def transfer_trust(transfer: dict[str, Any]) -> tuple[bool, str | None]:
+    """(trusted, warning) of a transfer section: a climb that stopped without agreement below
+    the full data is untrusted, and the warning names the fraction it would have needed next."""
+    if not transfer or transfer.get("trusted") is None:
+        return True, None
+    if transfer["trusted"]:
+        return True, None
+    needed = transfer.get("needed_fraction")
+    if transfer.get("stop_reason") == "failed" or not transfer.get("rungs"):
+        return False, "UNTRUSTED: the transfer check could not run (every larger run failed); this is the small-scale pick"
+    return False, (
+        f"UNTRUSTED: the transfer climb stopped at fraction {transfer.get('final_fraction')} without the two largest "
+        f"rungs agreeing ({transfer.get('stop_reason')})"
+        + (f"; it would have needed fraction {needed:g} next (raise transfer.budget or transfer.max_fraction)" if needed else "")
+    )

@@ -243,6 +243,10 @@ class Provenance:
     seed: int
     ablation_seeds: list[int] | None
     transfer_verdict: str | None
+    #: the fraction the final config was chosen at (the transfer climb's highest rung), and whether to trust it
+    chosen_at_fraction: float | None
+    trusted: bool
+    untrusted_reason: str | None
     exported: str
     hpscout_version: str
     lr_correction: LrCorrection
@@ -264,9 +268,12 @@ class Provenance:
             f"study: {self.study or 'unknown'}" + (f" in {self.storage}" if self.storage else "") + f"; best {trial}",
             f"scouting fraction: {self.scouting_fraction:g} (fidelities {', '.join(f'{f:g}' for f in self.fidelities)})",
             f"seeds: {self.seed}" + (f"; ablation seeds {', '.join(map(str, self.ablation_seeds))}" if self.ablation_seeds else ""),
-            f"transfer check: {self.transfer_verdict or 'not run'}",
+            f"transfer check: {self.transfer_verdict or 'not run'}"
+            + (f"; chosen at fraction {self.chosen_at_fraction:g}" if self.chosen_at_fraction is not None else ""),
             self.lr_correction.summary(),
         ]
+        if not self.trusted:
+            lines.insert(0, str(self.untrusted_reason))
         return lines + [f"note: {n}" for n in self.notes]
 
 
@@ -279,8 +286,11 @@ def build_provenance(
     correction: LrCorrection,
     notes: list[str],
 ) -> Provenance:
+    from hpscout.analysis import transfer_trust
+
     ablation = _sub(analysis, "ablation")
     transfer = _sub(analysis, "transfer")
+    trusted, warning = transfer_trust(transfer)
     seeds = ablation.get("seed_list")
     try:
         shown_source = str(source.relative_to(run_dir))
@@ -304,6 +314,9 @@ def build_provenance(
         seed=config.seed,
         ablation_seeds=[int(s) for s in seeds] if isinstance(seeds, list) else None,
         transfer_verdict=transfer.get("verdict"),
+        chosen_at_fraction=transfer.get("final_fraction"),
+        trusted=trusted,
+        untrusted_reason=warning,
         exported=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         hpscout_version=__version__,
         lr_correction=correction,

@@ -39,6 +39,7 @@ PLOT_KEYS = (
     "schedule",
     "ablation",
     "transfer",
+    "climb",
     "lr_law",
 )
 
@@ -124,6 +125,9 @@ class ReportData:
     cost: dict[str, Any] | None
     lr_scaling: dict[str, Any] | None
     generated: str
+    #: the ladder in force (analysis.json ``ladder``) and the cost preflight (``preflight``)
+    ladder: list[dict[str, Any]] = field(default_factory=list)
+    preflight: dict[str, Any] | None = None
     version: str = __version__
     notes: list[str] = field(default_factory=list)
 
@@ -222,6 +226,7 @@ def report_data(run_dir: str | Path, storage: str | None = None) -> ReportData:
         "schedule": schedule_series(final_cfg, final_source, best, results, analysis.get("cost")),
         "ablation": ablation_series(analysis.get("ablation")),
         "transfer": transfer_series(analysis.get("transfer")),
+        "climb": climb_series(analysis.get("transfer")),
         "lr_law": lr_law_series(analysis.get("lr_scaling")),
     }
     return ReportData(
@@ -235,7 +240,7 @@ def report_data(run_dir: str | Path, storage: str | None = None) -> ReportData:
         method=config.train.method,
         rows=rows,
         best=best,
-        best_config=_best_config(best, final_cfg, final_source),
+        best_config=_best_config(best, final_cfg, final_source, config, layout),
         final_files=_final_files(layout),
         failed=failed,
         counts=counts,
@@ -247,6 +252,8 @@ def report_data(run_dir: str | Path, storage: str | None = None) -> ReportData:
         lr_scaling=_section(analysis, "lr_scaling"),
         generated=time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         notes=notes,
+        ladder=[r for r in analysis.get("ladder") or [] if isinstance(r, dict)],
+        preflight=_section(analysis, "preflight"),
     )
 
 
@@ -425,21 +432,46 @@ def _final_config(
     return None, ""
 
 
-def _best_config(best: TrialRow | None, final: ExperimentConfig | None, source: str) -> dict[str, Any]:
+def _best_config(
+    best: TrialRow | None, final: ExperimentConfig | None, source: str, config: ExperimentConfig, layout: RunLayout
+) -> dict[str, Any]:
+    """The config box: the values the recommended config holds (final/config.yaml when it exists, so the box
+    never shows the search's top-1 when the transfer check picked another trial), its source and why."""
     out: dict[str, Any] = {}
-    if best is not None:
-        out.update(best.params)
-    if final is not None:
-        flat = config_to_dict(final)["train"]
-        for key in ("learning_rate", "batch_size", "grad_accum", "epochs", "lr_scheduler", "warmup_ratio", "warmup_steps",
-                    "method"):
-            dotted = f"train.{key}"
-            if flat.get(key) is not None and dotted not in out:
-                out[dotted] = flat[key]
-        if final.train.method != "full":
-            out.setdefault("train.lora.r", final.train.lora.r)
-        out["source"] = source
+    if final is None:
+        if best is not None:
+            out.update(best.params)
+        return out
+    flat = config_to_dict(final)
+    keys = list(config.search.space) + [
+        f"train.{k}"
+        for k in ("learning_rate", "batch_size", "grad_accum", "epochs", "lr_scheduler", "warmup_ratio", "warmup_steps",
+                  "method")
+    ]
+    if final.train.method != "full":
+        keys.append("train.lora.r")
+    for dotted in keys:
+        node: Any = flat
+        for part in dotted.split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if node is not None and dotted not in out:
+            out[dotted] = node
+    out["source"] = source
+    why = _final_why(layout) if source == "final/config.yaml" else None
+    if why:
+        out["why"] = why
     return out
+
+
+def _final_why(layout: RunLayout) -> str | None:
+    """Why the final config was chosen, from the first header line ``hpscout run`` wrote into it."""
+    path = layout.final_dir / "config.yaml"
+    try:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+    except (OSError, IndexError):
+        return None
+    marker = "chosen by hpscout run: "
+    return first.split(marker, 1)[1].strip() if marker in first else None
 
 
 def _final_files(layout: RunLayout) -> list[FinalFile]:
@@ -706,6 +738,32 @@ def transfer_series(section: dict[str, Any] | None) -> PlotData:
         "large_fraction": section.get("large_fraction"),
         "spearman": section.get("spearman"),
         "verdict": section.get("verdict"),
+        "metric": section.get("metric"),
+    })
+
+
+def climb_series(section: dict[str, Any] | None) -> PlotData:
+    """Each re-run config's value at the scouting fraction and at every rung the transfer climb reached."""
+    title = "Transfer climb: value per rung"
+    if not isinstance(section, dict) or not section.get("rungs"):
+        return PlotData("climb", title, note="no climb (transfer check not run, or one-shot)")
+    small = section.get("small_fraction")
+    fractions = [small] + [r.get("fraction") for r in section["rungs"]]
+    lines = []
+    for c in section.get("configs") or []:
+        by_rung = c.get("values_by_rung") or {}
+        ys = [_finite(c.get("small_value"))] + [_finite(by_rung.get(f"{f:g}")) if isinstance(f, (int, float)) else None
+                                                for f in fractions[1:]]
+        label = f"t{int(c['trial']):04d}" if isinstance(c.get("trial"), int) else str(c.get("trial"))
+        lines.append({"label": label, "y": ys, "trial": c.get("trial")})
+    pick = section.get("pick") or {}
+    return PlotData("climb", title, {
+        "fractions": fractions,
+        "lines": lines,
+        "decisions": [r.get("decision") for r in section["rungs"]],
+        "pick": pick.get("trial"),
+        "final_fraction": section.get("final_fraction"),
+        "trusted": section.get("trusted"),
         "metric": section.get("metric"),
     })
 

@@ -233,6 +233,22 @@ def transfer_figure(d: dict[str, Any], metric: str) -> Any:
     return fig
 
 
+def climb_figure(d: dict[str, Any], metric: str) -> Any:
+    go = _go()
+    fig = go.Figure()
+    for line in d["lines"]:
+        picked = line["trial"] == d.get("pick")
+        fig.add_trace(go.Scatter(
+            x=d["fractions"], y=line["y"], mode="lines+markers", name=line["label"] + (" (pick)" if picked else ""),
+            line={"width": 3 if picked else 1.5, "color": PALETTE["primary"] if picked else None},
+            connectgaps=False,
+            hovertemplate=line["label"] + ": %{y:.4g} at fraction %{x:g}<extra></extra>",
+        ))
+    _layout(fig, x_title="data fraction (scouting fraction, then each rung of the climb)",
+            y_title=d.get("metric") or metric, log_x=True, height=320)
+    return fig
+
+
 def _padded(values: list[float], share: float = 0.15) -> list[float]:
     lo, hi = min(values), max(values)
     pad = (hi - lo) * share or abs(hi) * 0.01 or 0.01
@@ -298,6 +314,7 @@ BUILDERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
     "schedule": schedule_figure,
     "ablation": ablation_figure,
     "transfer": transfer_figure,
+    "climb": climb_figure,
     "lr_law": lr_law_figure,
 }
 

@@ -29,7 +29,7 @@ from hpscout.store import RunLayout
 __all__ = ["build_report", "render_html", "write_report"]
 
 # plots drawn side by side (two per row); the others take the full width
-_HALF = {"history", "lr", "lora_r", "trainable_params", "schedule", "lr_law", "transfer"}
+_HALF = {"history", "lr", "lora_r", "trainable_params", "schedule", "lr_law", "transfer", "climb"}
 
 _PLOT_HELP = {
     "history": "Each complete trial's objective; the line is the best value so far. Crosses: trials stopped early, at their last rung.",
@@ -43,6 +43,7 @@ _PLOT_HELP = {
     "ablation": "Each level's mean over seeds with its confidence interval. Diamond: the baseline; green: better, "
     "red: worse, grey: no detectable effect, orange: seeds failed.",
     "transfer": "The top configs re-run on more data: points along a rising line mean the ranking held.",
+    "climb": "Each top config at the scouting fraction and at every rung the climb reached; the thick line is the pick.",
     "lr_law": "The best LR at each fraction, the power law fitted through them and its extrapolation to the full run.",
 }
 
@@ -76,12 +77,13 @@ def render_html(data: ReportData) -> str:
     body = "\n".join([
         _header(data),
         _summary(data),
+        _section("Ladder", "ladder", _ladder(data)),
         _section("Trials", "trials", _trial_table(data)),
         _section("Search", "search", _plots(data, ["history", "lr", "lora_r", "trainable_params", "parallel", "importance",
                                                    "curves"])),
         _section("Failed and diverged trials", "failed", _failed(data)),
         _section("Ablation", "ablation", _ablation(data) + _plots(data, ["ablation"])),
-        _section("Transfer check", "transfer", _plots(data, ["transfer"], lead=_transfer(data))),
+        _section("Transfer check", "transfer", _plots(data, ["climb", "transfer"], lead=_transfer(data))),
         _section("Final config: LR schedule and LR law", "final", _lr_law(data) + _plots(data, ["schedule", "lr_law"])),
         _section("Cost", "cost", _cost(data)),
         _footer(data),
@@ -116,7 +118,7 @@ def _header(d: ReportData) -> str:
     ]
     nav = "".join(f'<a href="#{a}">{t}</a>' for a, t in (
         ("trials", "Trials"), ("search", "Search"), ("failed", "Failures"), ("ablation", "Ablation"),
-        ("transfer", "Transfer"), ("final", "Schedule &amp; LR law"), ("cost", "Cost")))
+        ("transfer", "Transfer"), ("final", "Schedule &amp; LR law"), ("cost", "Cost"), ("ladder", "Ladder")))
     return (
         f'<header><div class="brand">hpscout report</div><h1>{_e(d.run_name)}</h1>'
         f'<p class="meta">{" · ".join(meta)}</p><nav>{nav}</nav></header>'
@@ -152,12 +154,19 @@ def _summary(d: ReportData) -> str:
 
     cfg_rows = "".join(
         f"<tr><th>{_e(k)}</th><td>{_e(fmt_lr(v) if k.endswith('learning_rate') else fmt_any(v))}</td></tr>"
-        for k, v in d.best_config.items() if k != "source"
+        for k, v in d.best_config.items() if k not in ("source", "why")
     )
     source = d.best_config.get("source")
+    why = d.best_config.get("why")
+    why_p = ""
+    if why:
+        cls = "warnmsg" if str(why).startswith("UNTRUSTED") else "hint"
+        why_p = f'<p class="{cls}">Chosen because: {_e(why)}</p>'
+    title = "Final config" if source == "final/config.yaml" else "Best config"
     config_box = (
-        f'<div class="box"><h3>Best config{(" <span class=hint>from " + _e(source) + "</span>") if source else ""}</h3>'
-        + (f'<table class="kv">{cfg_rows}</table>' if cfg_rows else '<p class="nodata">no best config yet</p>') + "</div>"
+        f'<div class="box"><h3>{title}{(" <span class=hint>from " + _e(source) + "</span>") if source else ""}</h3>'
+        + (f'<table class="kv">{cfg_rows}</table>' if cfg_rows else '<p class="nodata">no best config yet</p>')
+        + why_p + "</div>"
     )
     files = []
     for f in d.final_files:
@@ -305,10 +314,36 @@ def _signed(value: Any) -> str:
     return f"{value:+.3g}"
 
 
+def _ladder(d: ReportData) -> str:
+    """The rungs in force (fraction, rows, optimizer steps), what the step floor dropped, and the preflight."""
+    pre = d.preflight or {}
+    plan = _sub(pre, "ladder")
+    if not d.ladder:
+        return _not_run("ladder", "Run <code>hpscout run</code>: it plans the ladder before training.")
+    rows = [(f"{fmt_any(r.get('fraction'))}", fmt_int(r.get("rows")), fmt_int(r.get("steps")), "kept") for r in d.ladder]
+    kept = {r.get("fraction") for r in d.ladder}
+    rows += [
+        (f"{fmt_any(r.get('fraction'))}", fmt_int(r.get("rows")), fmt_int(r.get("steps")), "dropped: under the floor")
+        for r in plan.get("dropped") or [] if r.get("fraction") not in kept
+    ]
+    body = "".join(f"<tr><td>{_e(a)}</td><td>{_e(b)}</td><td>{_e(c)}</td><td>{_e(e)}</td></tr>" for a, b, c, e in rows)
+    table = (f'<table class="plain"><thead><tr><th>fraction</th><th>rows</th><th>optimizer steps</th><th></th></tr>'
+             f"</thead><tbody>{body}</tbody></table>")
+    msg = f'<p class="hint">{_e(plan["message"])}</p>' if plan.get("message") else ""
+    cost = ""
+    if pre.get("message"):
+        cls = "warnmsg" if pre.get("exceeds_full_run") else "hint"
+        cost = f'<p class="{cls}">{_e(pre["message"])}</p>'
+        if pre.get("advice"):
+            cost += f'<p class="advice">{_e(pre["advice"])}</p>'
+    return table + msg + cost
+
+
 def _transfer(d: ReportData) -> str:
     t = d.transfer
     if not t:
         return _not_run("transfer", "Run <code>hpscout transfer</code>.")
+    climb = _climb(t)
     top1 = t.get("top1_agree")
     sf, lf = t.get("small_fraction"), t.get("large_fraction")
     rows = [
@@ -324,7 +359,34 @@ def _transfer(d: ReportData) -> str:
     trust = f'<p class="advice">{_e(t["trust"])}</p>' if t.get("trust") else ""
     noise = _sub(t, "noise")
     noise_p = f'<p class="hint">Noise: {_e(noise["message"])}</p>' if noise.get("message") else ""
-    return f'<h3>Does the small-scale ranking hold on more data?</h3><table class="kv">{table}</table>{trust}{noise_p}'
+    return (f'{climb}<h3>Does the small-scale ranking hold on more data?</h3><table class="kv">{table}</table>'
+            f"{trust}{noise_p}")
+
+
+def _climb(t: dict[str, Any]) -> str:
+    """The climb, rung by rung, and whether its pick can be trusted."""
+    rungs = t.get("rungs") or []
+    if not rungs:
+        return ""
+    body = "".join(
+        f"<tr><td>{_e(fmt_any(r.get('fraction')))}</td><td>{_e(fmt_int(r.get('steps')) if r.get('steps') else '—')}</td>"
+        f"<td>{_e(fmt_value(r.get('spearman'), 2))}</td><td>{'yes' if r.get('top1_agree') else 'no'}</td>"
+        f"<td>{_e(fmt_value(r.get('epsilon'), 3))}</td><td>{_e(r.get('decision'))}</td></tr>"
+        for r in rungs
+    )
+    table = ('<table class="plain"><thead><tr><th>rung</th><th>steps</th><th>Spearman vs previous</th>'
+             "<th>top-1 agrees</th><th>ε (seed noise)</th><th>decision</th></tr></thead>"
+             f"<tbody>{body}</tbody></table>")
+    pick = _sub(t, "pick")
+    if t.get("trusted"):
+        verdict = f'<p class="advice">Pick: {_e(pick.get("why"))}.</p>'
+    else:
+        needed = t.get("needed_fraction")
+        verdict = (f'<p class="warnmsg">UNTRUSTED: the climb stopped at fraction {_e(fmt_any(t.get("final_fraction")))} '
+                   f"without the two largest rungs agreeing ({_e(t.get('stop_reason'))})"
+                   + (f"; it would have needed fraction {_e(fmt_any(needed))} next" if needed else "")
+                   + f". Pick: {_e(pick.get('why'))}.</p>")
+    return f"<h3>The climb</h3>{table}{verdict}"
 
 
 def _lr_law(d: ReportData) -> str:

@@ -7,7 +7,6 @@ from hpscout.workflow._run import (
     plan_scouting,
     run_workflow,
     select_stages,
-    transfer_trust,
 )
 
 __all__ = [
@@ -17,5 +16,4 @@ __all__ = [
     "plan_scouting",
     "run_workflow",
     "select_stages",
-    "transfer_trust",
 ]

@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, HpscoutError
-from hpscout.analysis import write_section
+from hpscout.analysis import transfer_trust, write_section
 from hpscout.config import ExperimentConfig, config_to_dict, save_config
 from hpscout.store import RunLayout
 from hpscout.workflow._state import STAGES, WorkflowState, config_fingerprint
 
-__all__ = ["STAGES", "WorkflowResult", "final_verdict", "plan_scouting", "run_workflow", "select_stages", "transfer_trust"]
+__all__ = ["STAGES", "WorkflowResult", "final_verdict", "plan_scouting", "run_workflow", "select_stages"]
 
 
 @dataclass
@@ -184,23 +184,6 @@ def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | 
     run_ablation(config, storage=storage)
     analyze_search(config, storage=storage)
     return {}
-
-
-def transfer_trust(transfer: dict[str, Any]) -> tuple[bool, str | None]:
-    """(trusted, warning) of a transfer section: a climb that stopped without agreement below
-    the full data is untrusted, and the warning names the fraction it would have needed next."""
-    if not transfer or transfer.get("trusted") is None:
-        return True, None
-    if transfer["trusted"]:
-        return True, None
-    needed = transfer.get("needed_fraction")
-    if transfer.get("stop_reason") == "failed" or not transfer.get("rungs"):
-        return False, "UNTRUSTED: the transfer check could not run (every larger run failed); this is the small-scale pick"
-    return False, (
-        f"UNTRUSTED: the transfer climb stopped at fraction {transfer.get('final_fraction')} without the two largest "
-        f"rungs agreeing ({transfer.get('stop_reason')})"
-        + (f"; it would have needed fraction {needed:g} next (raise transfer.budget or transfer.max_fraction)" if needed else "")
-    )
 
 
 def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[ExperimentConfig, str]:
