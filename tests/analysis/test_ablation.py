@@ -14,6 +14,7 @@ from hpscout.analysis import (
     AblationLevel,
     CellRun,
     ablation_plan,
+    apply_ablation_verdicts,
     check_pattern,
     default_factors,
     read_analysis,
@@ -195,6 +196,49 @@ def test_warmup_ratio_cells_clear_warmup_steps(tmp_path: Path) -> None:
 
     run_ablation(cfg, factors={"train.warmup_ratio": [0.1]}, seeds=1, run_cell=run, study=_study(), baseline_config=cfg)
     assert (None, 0.1) in seen and (10, 0.0) in seen
+
+
+def test_rank_levels_keep_alpha_over_r_when_the_search_ties_them(tmp_path: Path) -> None:
+    """alpha = k x r in the search (multiplier_of): a rank level scales alpha too, so rank and scale are not
+    confounded; without the tie, alpha stays as it is."""
+    space = {
+        "train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+        "train.lora.alpha": {"type": "categorical", "choices": [1, 2], "multiplier_of": "train.lora.r"},
+    }
+    cfg = make_config(tmp_path, train__lora={"r": 8, "alpha": 16}, search__space=space)
+    seen = []
+
+    def run(config, out_dir, fraction):
+        seen.append((config.train.lora.r, config.train.lora.alpha))
+        return LrOnlyObjective()(config, out_dir, fraction)
+
+    run_ablation(cfg, factors={"train.lora.r": [4, 32]}, seeds=1, run_cell=run, study=_study(), baseline_config=cfg)
+    assert sorted(seen) == [(4, 8.0), (8, 16.0), (32, 64.0)]
+
+    untied = make_config(tmp_path, train__lora={"r": 8, "alpha": 16})
+    seen.clear()
+    run_ablation(untied, factors={"train.lora.r": [32]}, seeds=1, run_cell=run, study=_study(), baseline_config=untied)
+    assert sorted(seen) == [(8, 16.0), (32, 16.0)]
+
+
+def test_significant_verdicts_are_applied_and_named(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, train__learning_rate=1e-3, train__lora={"r": 8, "alpha": 16})
+    section = {
+        "baseline": {"trial": 4},
+        "factors": {
+            "train.learning_rate": {"verdict": "matters", "best_level": "x0.5",
+                                    "levels": [{"level": "x0.5", "value": 5e-4, "p_adjusted": 0.004}]},
+            "train.lora.r": {"verdict": "no detectable effect", "best_level": None, "levels": []},
+            "scout.fraction": {"verdict": "matters", "best_level": 0.1, "levels": [{"level": 0.1, "value": 0.1}]},
+        },
+    }
+    new, applied = apply_ablation_verdicts(cfg, section, baseline_trial=4)
+    assert new.train.learning_rate == pytest.approx(5e-4) and new.train.lora.r == 8
+    assert new.scout.fraction == cfg.scout.fraction  # more data is not a hyperparameter to apply
+    assert applied == ["train.learning_rate = 0.0005 (ablation level x0.5, Holm-adjusted p = 0.004)"]
+    # an ablation around another config is not applied
+    same, none = apply_ablation_verdicts(cfg, section, baseline_trial=7)
+    assert same is cfg and none == []
 
 
 def test_baseline_from_search_trials_and_file(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ __all__ = [
     "EXPECTED_PATTERNS",
     "AblationLevel",
     "CellRun",
+    "apply_ablation_verdicts",
     "default_factors",
     "resolve_level",
     "ablation_plan",
@@ -204,11 +205,59 @@ def resolve_level(config: ExperimentConfig, key: str, level: Any) -> Any:
     return level
 
 
-def _cell_updates(key: str, value: Any) -> dict[str, Any]:
+def _alpha_tied_to_r(config: ExperimentConfig) -> bool:
+    """The search ties ``train.lora.alpha`` to the rank (``multiplier_of: train.lora.r``)."""
+    spec = config.search.space.get("train.lora.alpha")
+    return spec is not None and spec.multiplier_of == "train.lora.r"
+
+
+def _cell_updates(key: str, value: Any, baseline: ExperimentConfig | None = None) -> dict[str, Any]:
+    """The config updates of one level. A rank level keeps the baseline's alpha / r when the search ties
+    alpha to the rank, so that rank and LoRA scale are not confounded."""
     updates = {key: value}
     if key == "train.warmup_ratio":
         updates["train.warmup_steps"] = None  # warmup_steps would override the ratio being ablated
+    if key == "train.lora.r" and baseline is not None and _alpha_tied_to_r(baseline):
+        ratio = baseline.train.lora.alpha / baseline.train.lora.r
+        updates["train.lora.alpha"] = float(f"{ratio * float(value):.12g}")
     return updates
+
+
+def apply_ablation_verdicts(
+    config: ExperimentConfig, section: Mapping[str, Any], *, baseline_trial: int | None = None
+) -> tuple[ExperimentConfig, list[str]]:
+    """``config`` with the significantly better level of every factor whose verdict is ``matters``.
+
+    Applied only when the ablation was run around the same config (its baseline trial is
+    ``baseline_trial``, when given); ``scout.fraction`` is never applied (more data is not a
+    hyperparameter). Returns the new config and one phrase per applied factor.
+
+    Example:
+        >>> from hpscout.config import config_from_dict
+        >>> cfg = config_from_dict({"name": "d", "data": {"train": "t.csv"}, "train": {"learning_rate": 1e-3}})
+        >>> sec = {"baseline": {"trial": 3}, "factors": {"train.learning_rate": {"verdict": "matters",
+        ...        "best_level": "x2", "levels": [{"level": "x2", "value": 2e-3, "p_adjusted": 0.01}]}}}
+        >>> new, applied = apply_ablation_verdicts(cfg, sec, baseline_trial=3)
+        >>> new.train.learning_rate, applied
+        (0.002, ['train.learning_rate = 0.002 (ablation level x2, Holm-adjusted p = 0.01)'])
+    """
+    base = section.get("baseline") or {}
+    if baseline_trial is not None and base.get("trial") != baseline_trial:
+        return config, []
+    applied: list[str] = []
+    for key, factor in (section.get("factors") or {}).items():
+        if key == FRACTION_KEY or factor.get("verdict") != "matters" or factor.get("best_level") is None:
+            continue
+        row = next((r for r in factor.get("levels") or [] if r.get("level") == factor["best_level"]), None)
+        if row is None or row.get("value") is None:
+            continue
+        config = apply_updates(config, _cell_updates(key, row["value"], config), source=f"ablation verdict {key}")
+        p = row.get("p_adjusted")
+        applied.append(
+            f"{key} = {row['value']!r} (ablation level {factor['best_level']}"
+            + (f", Holm-adjusted p = {p:.2g})" if isinstance(p, (int, float)) else ")")
+        )
+    return config, applied
 
 
 def _sort_key(key: str, value: Any) -> Any:
@@ -240,7 +289,7 @@ def ablation_plan(baseline: ExperimentConfig, factors: Mapping[str, Sequence[Any
             seen.append(value)
             is_base = _same(value, base_value)
             if not is_base and key != FRACTION_KEY:
-                apply_updates(baseline, _cell_updates(key, value), source=f"ablation.factors.{key}={raw!r}")
+                apply_updates(baseline, _cell_updates(key, value, baseline), source=f"ablation.factors.{key}={raw!r}")
             if key == FRACTION_KEY and not (isinstance(value, (int, float)) and 0 < float(value) <= 1):
                 raise ConfigError(f"scout.fraction levels must be in (0, 1], but got {raw!r} (in ablation.factors)")
             levels.append(AblationLevel(key, raw, value, is_base))
@@ -628,7 +677,11 @@ def run_ablation(
                 if factor == FRACTION_KEY:
                     cfg, frac = baseline_config, float(level.value)
                 else:
-                    cfg = apply_updates(baseline_config, _cell_updates(factor, level.value), source=f"ablation {factor}")  # type: ignore[arg-type]
+                    cfg = apply_updates(
+                        baseline_config,  # type: ignore[arg-type]
+                        _cell_updates(factor, level.value, baseline_config),  # type: ignore[arg-type]
+                        source=f"ablation {factor}",
+                    )
                     frac = fraction
             cfg = cfg.model_copy(update={"seed": seed})
             counts["cells"] += 1

@@ -179,25 +179,38 @@ def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | 
 
 
 def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.analysis import analyze_search, run_ablation
+    from hpscout.analysis import analyze_search, read_analysis, run_ablation
 
-    run_ablation(config, storage=storage)
+    # ablate around the config the run will hand over: the transfer check's pick, when it made one
+    baseline = None
+    pick = (read_analysis(layout.analysis).get("transfer") or {}).get("pick") or {}
+    if config.ablation.baseline == "best" and isinstance(pick.get("trial"), int):
+        baseline = f"trial:{pick['trial']}"
+        _say(f"ablation: around the transfer check's pick, trial {pick['trial']}")
+    run_ablation(config, baseline=baseline, storage=storage, progress=_say)
     analyze_search(config, storage=storage)
-    return {}
+    return {"baseline": baseline or config.ablation.baseline}
 
 
 def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[ExperimentConfig, str]:
     """The final config and why: the transfer check's pick (the best at the highest rung it
     reached: larger-scale evidence beats small-scale evidence), else the search's top-1."""
-    from hpscout.analysis import read_analysis
+    from hpscout.analysis import apply_ablation_verdicts, read_analysis
     from hpscout.config import load_config
     from hpscout.search import config_for_params
 
-    transfer = read_analysis(layout.analysis).get("transfer") or {}
+    analysis = read_analysis(layout.analysis)
+    transfer = analysis.get("transfer") or {}
     pick = transfer.get("pick")
     if pick and pick.get("params") is not None:
         trusted, warning = transfer_trust(transfer)
-        return config_for_params(config, pick["params"]), (pick["why"] if trusted else f"{warning}. {pick['why']}")
+        why = pick["why"] if trusted else f"{warning}. {pick['why']}"
+        final, applied = apply_ablation_verdicts(
+            config_for_params(config, pick["params"]), analysis.get("ablation") or {}, baseline_trial=pick.get("trial")
+        )
+        if applied:
+            why += "; ablation verdicts applied (significant at the scouting fraction): " + "; ".join(applied)
+        return final, why
     scored = [c for c in transfer.get("configs", []) if c.get("large_value") is not None]
     if scored:
         sign = 1 if config.greater_is_better else -1
