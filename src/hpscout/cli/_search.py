@@ -49,13 +49,16 @@ def search(
         hpscout search sst2.yaml --trials 30
         hpscout search sst2.yaml --workers 4 --storage postgresql://user:pw@db-host/hpscout
     """
-    from hpscout.search import run_search, storage_url, storage_warnings
+    from hpscout.search import run_staged_search, storage_url, storage_warnings
 
     cfg = load_scouting(config, set_, quiet=quiet)
     n_workers = workers if workers is not None else cfg.search.workers
     for message in storage_warnings(cfg, storage, n_workers):
         warn(message)
-    summary = run_search(cfg, storage=storage, trials=trials, workers=workers, objective=objective, progress=not quiet)
+    summary = run_staged_search(
+        cfg, storage=storage, trials=trials, workers=workers, objective=objective, progress=not quiet,
+        say=None if quiet else info,
+    )
     if as_json:
         echo_json(summary.to_dict())
         return

@@ -26,6 +26,7 @@ __all__ = [
     "TrainConfig",
     "ParamSpec",
     "SearchConfig",
+    "StageConfig",
     "AblationConfig",
     "TransferConfig",
     "TorchTaskConfig",
@@ -263,6 +264,14 @@ class ParamSpec(_Model):
         return self
 
 
+class StageConfig(_Model):
+    """One stage of a staged search (search.stages)."""
+
+    params: list[str] = Field(..., min_length=1, description="search.space keys this stage starts searching.")
+    trials: int = Field(..., ge=1, description="Trials of this stage.")
+    top: int = Field(3, ge=1, description="How many of this stage's best trials the next stage narrows around.")
+
+
 class SearchConfig(_Model):
     """The study: space, sampler, pruner, objective and budget."""
 
@@ -289,13 +298,40 @@ class SearchConfig(_Model):
         "machine's cores divided among them (at least 1); one worker keeps torch's default. Workers that each "
         "use every core run 2-4x slower.",
     )
+    stages: list[StageConfig] = Field(
+        default_factory=list,
+        description="Staged search (the guides: learning rate and batch first, then the rest): each stage starts "
+        "searching its params, with the params of earlier stages narrowed around the previous stage's top trials "
+        "and the params of later stages held at their base values. Earlier stages run as chained studies "
+        "<name>-stage<i> (folders stages/stage<i>); the last stage is the study <name>. search.trials is ignored.",
+    )
     heartbeat_interval: int = Field(20, ge=1, description="Seconds between heartbeats (stale-trial detection).")
     grace_period: int | None = Field(None, ge=1, description="Seconds without heartbeat before a trial counts as dead (default 3x interval).")
 
     @model_validator(mode="after")
     def _budget(self) -> SearchConfig:
-        if self.trials is None and self.timeout is None and self.sampler != "grid":
+        if self.trials is None and self.timeout is None and self.sampler != "grid" and not self.stages:
             raise ValueError("search needs a budget: set search.trials and/or search.timeout")
+        return self
+
+    @model_validator(mode="after")
+    def _stages(self) -> SearchConfig:
+        if not self.stages:
+            return self
+        seen: dict[str, int] = {}
+        for i, stage in enumerate(self.stages, start=1):
+            for key in stage.params:
+                if key not in self.space:
+                    raise ValueError(
+                        f"search.stages[{i}].params names {key!r}, which is not in search.space "
+                        f"(the keys are: {', '.join(sorted(self.space)) or 'none'})"
+                    )
+                if key in seen:
+                    raise ValueError(f"search.stages: {key!r} is in stage {seen[key]} and stage {i}; give each key one stage")
+                seen[key] = i
+        missing = [k for k in self.space if k not in seen]
+        if missing:
+            raise ValueError(f"search.stages: every search.space key needs a stage, but {', '.join(missing)} has none")
         return self
 
 

@@ -32,6 +32,7 @@ from hpscout.search._space import (
     to_distributions,
     validate_space,
 )
+from hpscout.search._stages import narrow_spec, run_staged_search, stage_config
 from hpscout.search._storage import (
     DEFAULT_STORAGE_FILE,
     HeartbeatJournalStorage,
@@ -61,6 +62,9 @@ from hpscout.search._study import (
 from hpscout.search._workers import apply_threads, assign_gpus, gpu_count, threads_per_worker, visible_gpus
 
 __all__ = [
+    "narrow_spec",
+    "run_staged_search",
+    "stage_config",
     "resolve_scout",
     "worst_case",
     "apply_threads",

@@ -141,9 +141,9 @@ def _stage_subsets(config: ExperimentConfig, layout: RunLayout, storage: str | N
 
 
 def _stage_search(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.search import run_search
+    from hpscout.search import run_staged_search
 
-    summary = run_search(config, storage=storage, progress=True)
+    summary = run_staged_search(config, storage=storage, progress=True, say=_say)
     return {"n_complete": summary.n_complete, "n_pruned": summary.n_pruned, "n_failed": summary.n_failed,
             "best_value": summary.best_value, "best_trial": summary.best_trial}
 
