@@ -14,6 +14,7 @@ from hpscout.config._load import (
 )
 from hpscout.config._schema import (
     CONFIG_VERSION,
+    REPORT_TO,
     SCHEDULERS,
     TASKS,
     AblationConfig,
@@ -35,6 +36,7 @@ from hpscout.config._yaml import load_yaml_file, load_yaml_text, parse_scalar
 
 __all__ = [
     "CONFIG_VERSION",
+    "REPORT_TO",
     "SCHEDULERS",
     "TASKS",
     "AblationConfig",

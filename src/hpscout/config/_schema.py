@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 __all__ = [
     "CONFIG_VERSION",
+    "REPORT_TO",
     "SCHEDULERS",
     "TASKS",
     "ExperimentConfig",
@@ -63,6 +64,24 @@ SchedulerName = Literal[
     "one_cycle",
 ]
 TASKS = ("sequence-classification", "causal-lm", "seq2seq", "torch", "command")
+#: train.report_to names: transformers' integrations (INTEGRATION_TO_CALLBACK, checked against transformers 5.x;
+#: a test compares this list with the installed transformers)
+REPORT_TO = (
+    "azure_ml",
+    "clearml",
+    "codecarbon",
+    "comet_ml",
+    "dagshub",
+    "dvclive",
+    "flyte",
+    "kubeflow",
+    "mlflow",
+    "neptune",
+    "swanlab",
+    "tensorboard",
+    "trackio",
+    "wandb",
+)
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
@@ -215,8 +234,27 @@ class TrainConfig(_Model):
         10.0, gt=1, description="Call the trial diverged when the loss exceeds this multiple of its first logged value."
     )
     save_best_checkpoint: bool = Field(False, description="Keep the best checkpoint (off: sweeps fill disks).")
-    report_to: list[str] = Field(default_factory=list, description="Extra loggers for the trainer (wandb, mlflow); TensorBoard is always on.")
+    report_to: list[str] = Field(
+        default_factory=list,
+        description="Extra loggers for the trainer, by transformers' integration names (wandb, mlflow, swanlab, ...); "
+        "TensorBoard is always on. W&B gets one run per trial, named trial-N@fraction and grouped by study.",
+    )
     devices: int = Field(1, ge=1, description="Data-parallel devices the step math assumes.")
+
+    @field_validator("report_to", mode="before")
+    @classmethod
+    def _loggers(cls, v: Any) -> Any:
+        names = [v] if isinstance(v, str) else v
+        for name in names or []:
+            if name not in REPORT_TO:
+                import difflib
+
+                close = difflib.get_close_matches(str(name), REPORT_TO, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ValueError(
+                    f"train.report_to names loggers transformers knows ({', '.join(REPORT_TO)}), but got {name!r}{hint}"
+                )
+        return names
 
     @model_validator(mode="after")
     def _steps(self) -> TrainConfig:

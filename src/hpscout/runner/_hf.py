@@ -22,6 +22,7 @@ setup faults (bad model path, bad data) raise and :func:`run_trial` records them
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import time
 from pathlib import Path
@@ -46,6 +47,7 @@ from hpscout.runner._tasks import (
     perplexity,
     tokenize,
 )
+from hpscout.store import run_label
 
 __all__ = ["HFRunner", "build_training_args", "scout_trainer_class"]
 
@@ -136,9 +138,12 @@ class HFRunner(Runner):
         ckpt_dir = out_dir / CHECKPOINT_DIR
         report_to, report_notes = _report_to(train_cfg.report_to)
         notes.extend(report_notes)
+        if "wandb" in report_to:
+            os.environ["WANDB_RUN_GROUP"] = config.name  # one W&B run per trial, grouped by study
         args = build_training_args(
             config, output_dir=ckpt_dir, precision=precision, device=device, optim=optim,
             checkpointing=checkpointing, report_to=report_to, max_steps=max_steps,
+            run_name=run_label(out_dir, prepared.fraction),
         )
         guard = LossGuard(train_cfg.divergence_factor, reference_steps=train_cfg.logging_steps)
         step_loss = StepLoss()
@@ -233,6 +238,7 @@ class HFRunner(Runner):
             )
         finally:
             shutil.rmtree(ckpt_dir, ignore_errors=True)
+            _finish_loggers(report_to)
             # drop the last references here; run_trial's release_memory() then collects them
             del trainer, model
 
@@ -329,6 +335,7 @@ def build_training_args(
     checkpointing: bool,
     report_to: list[str],
     max_steps: int | None = None,
+    run_name: str | None = None,
 ) -> Any:
     """``TrainingArguments`` (``Seq2SeqTrainingArguments`` for seq2seq) for a config; each setting commented.
 
@@ -375,6 +382,7 @@ def build_training_args(
         dataloader_num_workers=0,  # tokenised rows are in memory; workers only add start-up time
         disable_tqdm=True,
         report_to=report_to,  # TensorBoard is added as our own callback (its folder is out_dir/tb)
+        run_name=run_name,  # what W&B / MLflow call this run: trial-N@fraction
         prediction_loss_only=config.task == "causal-lm",  # perplexity needs the loss only, not vocab-sized logits
     )
     if config.task == "seq2seq":
@@ -518,6 +526,17 @@ def _compute_metrics(task: str, tokenizer: Any) -> Any:
     if task == "seq2seq":
         return make_rouge_metrics(tokenizer)
     return None  # causal-lm: loss only, perplexity added in evaluation_loop
+
+
+def _finish_loggers(report_to: list[str]) -> None:
+    """End the W&B run of this trial, so the next trial in this worker starts its own."""
+    if "wandb" not in report_to:
+        return
+    import sys
+
+    wandb = sys.modules.get("wandb")
+    if wandb is not None and getattr(wandb, "run", None) is not None:
+        wandb.finish()
 
 
 def _report_to(extra: list[str]) -> tuple[list[str], list[str]]:

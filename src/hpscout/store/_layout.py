@@ -16,13 +16,14 @@
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpscout._errors import StorageError
 
-__all__ = ["RunLayout", "safe_label"]
+__all__ = ["RunLayout", "run_label", "safe_label"]
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
@@ -94,3 +95,21 @@ class RunLayout:
         if not self.trials_dir.exists():
             return []
         return sorted(self.trials_dir.glob("*/result.json"))
+
+
+_RUNG_DIR = re.compile(r"^t(\d+)$")
+
+
+def run_label(out_dir: str | os.PathLike[str], fraction: float) -> str:
+    """The name loggers (W&B, MLflow) give one training run: ``trial-N@fraction`` for a search rung
+    (``trials/tNNNN/f<fraction>``), else ``<folder>@fraction`` (transfer and ablation cells).
+
+    Example:
+        >>> run_label("runs/x/trials/t0007/f0.05", 0.05), run_label("runs/x/transfer/t7_f0.2_s42", 0.2)
+        ('trial-7@0.05', 't7_f0.2_s42@0.2')
+    """
+    path = Path(out_dir)
+    m = _RUNG_DIR.match(path.parent.name)
+    if m and path.name.startswith("f") and path.parent.parent.name == "trials":
+        return f"trial-{int(m.group(1))}@{fraction:g}"
+    return f"{path.name}@{fraction:g}"
