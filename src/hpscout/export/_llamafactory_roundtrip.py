@@ -188,5 +188,7 @@ def roundtrip_yaml(prep: Prepared) -> str:
     header += [
         f"changed: {c.key}: {'unset' if c.old is None else _scalar(c.old)} -> {_scalar(c.new)} ({c.why})" for c in changes
     ] or ["changed: nothing (the scouted values equal your file's)"]
-    header += [""] + prep.provenance.header_lines() + ["", "full-data plan:"] + [f"  {ln}" for ln in prep.plan.text.splitlines()]
+    header += [""] + prep.provenance.header_lines()
+    header += ["", "full-data plan of the scouted config (the source of the 'full-data plan' changes above):"]
+    header += [f"  {ln}" for ln in prep.plan.text.splitlines()]
     return "".join(f"# {line}".rstrip() + "\n" for line in header) + "\n" + patched
