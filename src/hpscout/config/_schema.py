@@ -332,7 +332,7 @@ class CommandTaskConfig(_Model):
 
 
 class LlamaFactoryTaskConfig(_Model):
-    """The LLaMA-Factory path: ``llamafactory-cli train`` on each trial's subset (see docs/llamafactory.md)."""
+    """The LLaMA-Factory path: `llamafactory-cli train` on each trial's subset (see docs/llamafactory.md)."""
 
     base: str = Field(
         ...,
