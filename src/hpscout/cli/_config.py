@@ -87,11 +87,16 @@ def init(
     template: Annotated[str, typer.Option("--template", help=f"One of: {', '.join(TEMPLATES)}.")] = "sst2-minilm-lora",
     out: Annotated[Path, typer.Option("--out", help="Where to write the config.")] = Path("hpscout.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    from_llamafactory: Annotated[
+        Path | None,
+        typer.Option("--from-llamafactory", help="Make the config from this LLaMA-Factory training YAML (docs/llamafactory.md)."),
+    ] = None,
 ) -> None:
     """Write a commented starter config.
 
     Example:
         hpscout init --template sst2-minilm-lora --out sst2.yaml && hpscout run sst2.yaml
+        hpscout init --from-llamafactory my_sft.yaml --out scout.yaml
     """
     from hpscout._errors import ConfigError
     from hpscout._io import atomic_write_text
@@ -100,6 +105,12 @@ def init(
         raise ConfigError(f"--template must be one of {', '.join(TEMPLATES)}, but got {template!r}")
     if out.exists() and not force:
         raise ConfigError(f"{out} exists; pass --force to overwrite it")
+    if from_llamafactory is not None:
+        from hpscout.llamafactory import write_scout_config
+
+        write_scout_config(from_llamafactory, out)
+        typer.echo(f"wrote {out} from {from_llamafactory}; check it with: hpscout validate {out}")
+        return
     text = (_templates_dir() / f"{template}.yaml").read_text(encoding="utf-8")
     atomic_write_text(out, text)
     typer.echo(f"wrote {out} (template {template}); check it with: hpscout validate {out}")

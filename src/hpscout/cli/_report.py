@@ -78,10 +78,12 @@ def export(
     path = export_run(run_dir, fmt.value, full_samples=full_samples, devices=devices, out=out, storage=storage,
                       lr_correction=lr_correction)
     if fmt is ExportFormat.llamafactory:
-        if final_config(run_dir).task == "sequence-classification":
+        task = final_config(run_dir).task
+        if task == "sequence-classification":
             warn("LLaMA-Factory has no sequence-classification stage; the file carries the training keys "
                  "(see its header)")
-        info("fill in the REPLACE_ME keys (dataset, template) before training")
+        if task != "llamafactory":  # a run made from the user's own file exports that file, complete
+            info("fill in the REPLACE_ME keys (dataset, template) before training")
     typer.echo(f"wrote {path}")
     if fmt is ExportFormat.hf:
         typer.echo(f"wrote {sidecar_path_for(path)} (provenance, PEFT and data settings)")

@@ -32,6 +32,7 @@ __all__ = [
     "TransferConfig",
     "TorchTaskConfig",
     "CommandTaskConfig",
+    "LlamaFactoryTaskConfig",
 ]
 
 CONFIG_VERSION = 1
@@ -63,7 +64,7 @@ SchedulerName = Literal[
     "reduce_lr_on_plateau",
     "one_cycle",
 ]
-TASKS = ("sequence-classification", "causal-lm", "seq2seq", "torch", "command")
+TASKS = ("sequence-classification", "causal-lm", "seq2seq", "torch", "command", "llamafactory")
 #: train.report_to names: transformers' integrations (INTEGRATION_TO_CALLBACK, checked against transformers 5.x;
 #: a test compares this list with the installed transformers)
 REPORT_TO = (
@@ -456,13 +457,38 @@ class CommandTaskConfig(_Model):
     timeout: float | None = Field(None, gt=0, description="Seconds before the script is killed.")
 
 
+class LlamaFactoryTaskConfig(_Model):
+    """The LLaMA-Factory path: `llamafactory-cli train` on each trial's subset (see docs/llamafactory.md)."""
+
+    base: str = Field(
+        ...,
+        description="The LLaMA-Factory training YAML this config was made from (hpscout init --from-llamafactory); "
+        "`hpscout export --format llamafactory` returns it with the scouted values.",
+    )
+    args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="The base file's keys hpscout does not map (template, packing, ...), passed verbatim to every run.",
+    )
+    dataset_info: dict[str, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="The dataset_info.json entries of args.dataset and args.eval_dataset (format, columns, tags); "
+        "each trial registers its subset files with them.",
+    )
+    python: str = Field(
+        "python3",
+        description="Interpreter that has LLaMA-Factory installed, e.g. .venv-llamafactory/bin/python "
+        "(LLaMA-Factory pins its own transformers and peft, so it usually lives in its own venv).",
+    )
+    timeout: float | None = Field(None, gt=0, description="Seconds before a run is stopped (the trial fails).")
+
+
 class ExperimentConfig(_Model):
     """A whole scouting experiment. See docs/config.md for every key."""
 
     version: int = Field(CONFIG_VERSION, description="Config schema version.")
     name: str = Field(..., description="Run name: letters, digits, '.', '_' and '-' (max 100).")
     seed: int = Field(42, ge=0, le=2**32 - 1, description="Seed for subsets, sampling and training.")
-    task: Literal["sequence-classification", "causal-lm", "seq2seq", "torch", "command"] = Field(
+    task: Literal["sequence-classification", "causal-lm", "seq2seq", "torch", "command", "llamafactory"] = Field(
         "sequence-classification", description="What is being fine-tuned."
     )
     model: ModelConfig = Field(default_factory=ModelConfig)  # type: ignore[arg-type]
@@ -474,6 +500,7 @@ class ExperimentConfig(_Model):
     transfer: TransferConfig = Field(default_factory=TransferConfig)  # type: ignore[arg-type]
     torch: TorchTaskConfig | None = Field(None, description="Settings of task 'torch'.")
     command: CommandTaskConfig | None = Field(None, description="Settings of task 'command'.")
+    llamafactory: LlamaFactoryTaskConfig | None = Field(None, description="Settings of task 'llamafactory'.")
     storage: str | None = Field(None, description="Optuna storage URL; default: a local file under output_dir.")
     output_dir: str | None = Field(None, description="Where everything is written; default runs/<name>.")
 
@@ -501,6 +528,8 @@ class ExperimentConfig(_Model):
             raise ValueError("task 'torch' needs a 'torch: {factory: module:function}' section")
         if self.task == "command" and self.command is None:
             raise ValueError("task 'command' needs a 'command: {argv: [...]}' section")
+        if self.task == "llamafactory" and self.llamafactory is None:
+            raise ValueError("task 'llamafactory' needs a 'llamafactory:' section; make one with hpscout init --from-llamafactory")
         if self.task == "seq2seq" and not self.data.target_column:
             raise ValueError("task 'seq2seq' needs data.target_column")
         if self.task == "sequence-classification" and not self.data.label_column:

@@ -60,7 +60,11 @@ def export_run(
     target = Path(out) if out is not None else RunLayout(root).final_dir / DEFAULT_FILES[fmt]
     prep = prepare_export(root, full_samples=full_samples, devices=devices, storage=storage,
                           lr_correction_enabled=lr_correction)
-    if fmt == "llamafactory":
+    if fmt == "llamafactory" and prep.config.task == "llamafactory":  # the user's own file, scouted
+        from hpscout.export._llamafactory_roundtrip import roundtrip_yaml
+
+        atomic_write_text(target, roundtrip_yaml(prep))
+    elif fmt == "llamafactory":
         atomic_write_text(target, llamafactory_yaml(prep))
     elif fmt == "hf":
         args, sidecar = training_args_dict(prep)

@@ -146,6 +146,7 @@ RUNNERS: dict[str, str] = {
     "seq2seq": "hpscout.runner._hf:HFRunner",
     "torch": "hpscout.runner._torch:TorchRunner",
     "command": "hpscout.runner._command:CommandRunner",
+    "llamafactory": "hpscout.runner._llamafactory:LlamaFactoryRunner",
 }
 
 

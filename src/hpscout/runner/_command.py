@@ -42,6 +42,7 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,7 @@ from hpscout._errors import ConfigError, RunnerError
 from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
 from hpscout.runner._callbacks import write_history_csv
 
-__all__ = ["CommandRunner", "command_argv", "command_env", "hyperparameter_name"]
+__all__ = ["CommandRunner", "WatchedCommand", "command_argv", "command_env", "hyperparameter_name", "watch_command"]
 
 #: seconds between SIGTERM and SIGKILL when a script is stopped
 KILL_GRACE_SECONDS = 5.0
@@ -185,6 +186,99 @@ class _MetricsTail:
         return out
 
 
+@dataclass
+class WatchedCommand:
+    """How a watched command ended (see :func:`watch_command`)."""
+
+    status: TrialStatus
+    message: str | None
+    lines: list[dict[str, Any]]
+    diverged_step: int | None
+    last_value: float | None
+    returncode: int | None
+    elapsed: float
+    bad_lines: int
+    stdout_path: Path
+    stderr_path: Path
+
+
+def watch_command(
+    argv: list[str],
+    *,
+    env: dict[str, str],
+    out_dir: Path,
+    metrics_path: Path,
+    metric: str,
+    reporter: Reporter,
+    timeout: float | None,
+    step_key: str = "step",
+    cwd: Path | None = None,
+) -> WatchedCommand:
+    """Run ``argv`` in its own process group and follow the JSON lines it appends to ``metrics_path``.
+
+    Each line holding ``metric`` is reported (its step from ``step_key``); a pruning decision,
+    a NaN/inf ``metric`` or ``loss`` (DIVERGED) or ``timeout`` stops the whole process group.
+    stdout and stderr go to ``out_dir/stdout.log`` and ``out_dir/stderr.log``. A non-zero exit
+    is left to the caller (``returncode``), which knows what the command's failures mean.
+    """
+    stdout_path, stderr_path = out_dir / "stdout.log", out_dir / "stderr.log"
+    tail = _MetricsTail(metrics_path)
+    lines: list[dict[str, Any]] = []
+    status, message = TrialStatus.COMPLETE, None
+    diverged_step = None
+    last_value = None
+    start = time.perf_counter()
+    with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
+        try:
+            # a new session: the script and its children form one process group we can stop together
+            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd, start_new_session=True)
+        except OSError as exc:
+            raise RunnerError(f"cannot start command {argv[0]!r}: {exc}") from exc
+        try:
+            while True:
+                done = proc.poll() is not None
+                new = tail.flush() if done else tail.read()
+                for line in new:
+                    lines.append(line)
+                    step = int(line.get(step_key, len(lines)))
+                    bad = [k for k in (metric, "loss") if isinstance(line.get(k), (int, float)) and not math.isfinite(line[k])]
+                    if bad:
+                        status, diverged_step = TrialStatus.DIVERGED, step
+                        message = f"{bad[0]} is {line[bad[0]]} at step {step}"
+                        break
+                    if isinstance(line.get(metric), (int, float)):
+                        last_value = float(line[metric])
+                        reporter.report(last_value, step=step)
+                        if reporter.should_prune():
+                            status, message = TrialStatus.PRUNED, f"pruned by the reporter after step {step}"
+                            break
+                if status is not TrialStatus.COMPLETE:
+                    _stop(proc)
+                    break
+                if done:
+                    break
+                if timeout is not None and time.perf_counter() - start > timeout:
+                    _stop(proc)
+                    status, message = TrialStatus.FAILED, f"command timed out after {timeout:g} s"
+                    break
+                time.sleep(POLL_SECONDS)
+        finally:
+            if proc.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing running
+                _stop(proc)
+    return WatchedCommand(
+        status=status,
+        message=message,
+        lines=lines,
+        diverged_step=diverged_step,
+        last_value=last_value,
+        returncode=proc.returncode,
+        elapsed=time.perf_counter() - start,
+        bad_lines=tail.bad_lines,
+        stdout_path=stdout_path,
+        stderr_path=stderr_path,
+    )
+
+
 class CommandRunner(Runner):
     """Runs ``command.argv`` as a subprocess; see the module docstring for the contract."""
 
@@ -214,55 +308,15 @@ class CommandRunner(Runner):
         argv = command_argv(config, trial)
         env = {**os.environ, **command_env(config, trial)}
 
-        stdout_path, stderr_path = out_dir / "stdout.log", out_dir / "stderr.log"
-        tail = _MetricsTail(metrics_path)
-        lines: list[dict[str, Any]] = []
-        status, message = TrialStatus.COMPLETE, None
-        diverged_step = None
-        last_value = None
-        start = time.perf_counter()
-        with open(stdout_path, "wb") as out, open(stderr_path, "wb") as err:
-            try:
-                # a new session: the script and its children form one process group we can stop together
-                proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, start_new_session=True)
-            except OSError as exc:
-                raise RunnerError(f"cannot start command {argv[0]!r}: {exc}") from exc
-            try:
-                while True:
-                    done = proc.poll() is not None
-                    new = tail.flush() if done else tail.read()
-                    for line in new:
-                        lines.append(line)
-                        step = int(line.get("step", len(lines)))
-                        bad = [k for k in (metric, "loss") if isinstance(line.get(k), (int, float)) and not math.isfinite(line[k])]
-                        if bad:
-                            status, diverged_step = TrialStatus.DIVERGED, step
-                            message = f"{bad[0]} is {line[bad[0]]} at step {step}"
-                            break
-                        if isinstance(line.get(metric), (int, float)):
-                            last_value = float(line[metric])
-                            reporter.report(last_value, step=step)
-                            if reporter.should_prune():
-                                status, message = TrialStatus.PRUNED, f"pruned by the reporter after step {step}"
-                                break
-                    if status is not TrialStatus.COMPLETE:
-                        _stop(proc)
-                        break
-                    if done:
-                        break
-                    if cmd.timeout is not None and time.perf_counter() - start > cmd.timeout:
-                        _stop(proc)
-                        status, message = TrialStatus.FAILED, f"command timed out after {cmd.timeout:g} s"
-                        break
-                    time.sleep(POLL_SECONDS)
-            finally:
-                if proc.poll() is None:  # interrupted (KeyboardInterrupt): leave nothing running
-                    _stop(proc)
-        elapsed = time.perf_counter() - start
+        watched = watch_command(
+            argv, env=env, out_dir=out_dir, metrics_path=metrics_path, metric=metric, reporter=reporter, timeout=cmd.timeout
+        )
+        status, message, lines = watched.status, watched.message, watched.lines
+        diverged_step, last_value, elapsed = watched.diverged_step, watched.last_value, watched.elapsed
 
-        if status is TrialStatus.COMPLETE and proc.returncode != 0:
+        if status is TrialStatus.COMPLETE and watched.returncode != 0:
             status = TrialStatus.FAILED
-            message = f"command exited with code {proc.returncode}; stderr tail:\n{_tail(stderr_path)}"
+            message = f"command exited with code {watched.returncode}; stderr tail:\n{_tail(watched.stderr_path)}"
         final = lines[-1] if lines else {}
         metrics = {k: float(v) for k, v in final.items() if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step"}
         objective = None
@@ -276,8 +330,8 @@ class CommandRunner(Runner):
                 objective = metrics[metric]
         elif status is TrialStatus.PRUNED:
             objective = last_value
-        if tail.bad_lines:
-            note = f"{tail.bad_lines} metrics line(s) were not JSON objects and were skipped"
+        if watched.bad_lines:
+            note = f"{watched.bad_lines} metrics line(s) were not JSON objects and were skipped"
             message = f"{message}; {note}" if message else note
         history = [dict(line) for line in lines]
         for i, row in enumerate(history, start=1):

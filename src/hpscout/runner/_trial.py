@@ -51,6 +51,10 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
 
         probe = {"trial_dir": ".", "fraction": fraction or config.scout.fraction, "seed": config.seed, "metrics_file": "m"}
         command_argv(config, {**probe, "subset_file": "s", "eval_file": "e"})
+    elif config.task == "llamafactory":
+        from hpscout.runner._llamafactory import check_llamafactory
+
+        check_llamafactory(config)
     if config.model.adapter is not None:
         check_adapter_settings(config)
         from hpscout.store import load_checkpoint_state

@@ -1,0 +1,80 @@
+"""The real thing: ``hpscout run`` drives LLaMA-Factory 0.9.5 (its own venv) on the shipped SFT example, then exports it back.
+
+Needs the venv ``make setup-llamafactory`` builds (CI builds it; elsewhere the test is skipped
+when it is absent). The model is a 2-layer Llama built here with a tokenizer trained on the
+bundled alpaca sample; the data is the bundled alpaca_en_demo.json through the example's
+dataset_info.json.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+import yaml
+
+from _llamafactory import EXAMPLE, REAL_PYTHON, REPO, build_tiny_model
+from hpscout.cli import main
+from hpscout.store import RunLayout
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def llamafactory_python() -> str:
+    if not REAL_PYTHON.exists():
+        reason = f"LLaMA-Factory venv {REAL_PYTHON} is absent; build it with `make setup-llamafactory`"
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return str(REAL_PYTHON)
+
+
+def test_scout_the_example_with_llamafactory_and_export_it_back(tmp_path, monkeypatch, llamafactory_python, capsys):
+    model = build_tiny_model(tmp_path / "model")
+    monkeypatch.chdir(REPO)  # the example's dataset_dir is relative to the repository root, as for llamafactory-cli
+    scout = tmp_path / "scout.yaml"
+    assert main(["init", "--from-llamafactory", str(EXAMPLE), "--out", str(scout)]) == 0
+
+    run_dir = tmp_path / "run"
+    # scouting-only settings for a 2-core CPU; the user's file keeps its own (the export says so)
+    overrides = {
+        "model.name_or_path": str(model),
+        "llamafactory.python": llamafactory_python,
+        "llamafactory.args.preprocessing_num_workers": 1,
+        "llamafactory.args.dataloader_num_workers": 0,
+        "output_dir": str(run_dir),
+        "search.trials": 3,
+        "scout.fraction": 0.06,
+        "scout.fidelities": "[0.03, 0.06]",
+        "data.max_eval_samples": 16,
+        "data.max_length": 64,
+        "train.batch_size": 8,
+        "train.grad_accum": 1,
+        "train.eval_batch_size": 16,
+        "train.epochs": 1,
+        "train.precision": "fp32",
+    }
+    sets = [arg for key, value in overrides.items() for arg in ("--set", f"{key}={value}")]
+    assert main(["run", str(scout), *sets, "--until", "top"]) == 0
+
+    results = [json.loads(p.read_text()) for p in RunLayout(run_dir).results()]
+    assert len(results) == 3 and {r["status"] for r in results} <= {"complete", "pruned"}
+    done = [r for r in results if r["status"] == "complete"]
+    assert done and all(math.isfinite(r["objective"]) and r["objective"] == r["metrics"]["eval_loss"] for r in done)
+    assert all(r["versions"]["llamafactory"] == "0.9.5" and r["trainable_params"] for r in done)
+    log = run_dir / "trials" / "t0000" / "f0.03" / "output" / "trainer_log.jsonl"
+    assert any("eval_loss" in json.loads(line) for line in log.read_text().splitlines())
+
+    out = tmp_path / "exported.yaml"
+    assert main(["export", str(run_dir), "--format", "llamafactory", "--out", str(out)]) == 0
+    exported, original = yaml.safe_load(out.read_text()), yaml.safe_load(EXAMPLE.read_text())
+    changed = {k for k in original if exported[k] != original[k]}
+    top1 = yaml.safe_load((run_dir / "top" / "top1.yaml").read_text())
+    assert exported["learning_rate"] == pytest.approx(top1["train"]["learning_rate"], rel=1e-5)
+    assert changed <= {"learning_rate", "lora_rank", "warmup_ratio"} and set(exported) - set(original) == set()
+    header = out.read_text().split("\n#\n")[0]
+    assert all(f"changed: {k}: " in header for k in changed)
+    assert "model_name_or_path" in header and exported["model_name_or_path"] == "Qwen/Qwen2.5-0.5B-Instruct"
