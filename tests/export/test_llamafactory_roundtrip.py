@@ -59,6 +59,7 @@ def test_export_returns_the_users_file_with_the_scouted_values(tmp_path, monkeyp
                          "train.lora.r": {"type": "categorical", "choices": [16]}},
         "scout.fraction": 0.5,
         "scout.fidelities": [0.25, 0.5],
+        "scout.min_steps": 0,  # a stand-in LLaMA-Factory on 180 rows: no step floor
         "train.epochs": 2.0,  # a scouting-only override: not written back
     })
     save_config(cfg, tmp_path / "scout.yaml")

@@ -49,6 +49,7 @@ def test_scout_the_example_with_llamafactory_and_export_it_back(tmp_path, monkey
         "search.trials": 3,
         "scout.fraction": 0.06,
         "scout.fidelities": "[0.03, 0.06]",
+        "scout.min_steps": 0,  # 3 tiny trials on a 2-core CPU: no step floor
         "data.max_eval_samples": 16,
         "data.max_length": 64,
         "train.batch_size": 8,

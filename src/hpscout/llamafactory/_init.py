@@ -153,8 +153,24 @@ def scout_config_from_llamafactory(path: str | Path, *, python: str | None = Non
         },
     }
     config = apply_updates(config_from_dict(base, source=str(lf.path)), updates, source=str(lf.path))
+    config = _floor_ladder(config, notes)
     header = _header(lf, config, rows, params, how, rec.sources, notes)
     return ScoutDraft(config=config, header=header)
+
+
+def _floor_ladder(config: ExperimentConfig, notes: list[str]) -> ExperimentConfig:
+    """The ladder the step floor accepts with the file's own batch, accumulation and epochs
+    (``recommend`` planned it with its own); a floor no fraction meets is left for ``validate`` to report."""
+    from hpscout.search import resolve_scout
+
+    try:
+        floored, plan = resolve_scout(config)
+    except ConfigError as exc:
+        notes.append(f"the step floor cannot be met: {exc}")
+        return config
+    if plan.changed:
+        notes.append(plan.message())
+    return floored
 
 
 def _header(
