@@ -236,6 +236,11 @@ class TrainConfig(_Model):
             raise ValueError("train.eval_steps must be set when train.eval_strategy is 'steps'")
         return self
 
+    @property
+    def restores_best(self) -> bool:
+        """Whether training keeps checkpoints to restore its best evaluation (early stopping, save_best_checkpoint)."""
+        return self.early_stopping.patience is not None or self.save_best_checkpoint
+
 
 class ParamSpec(_Model):
     """One searched parameter, mapped onto a dotted config key."""

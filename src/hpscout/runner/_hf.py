@@ -45,6 +45,7 @@ from hpscout.runner._tasks import (
     classification_metrics,
     decode_targets,
     generates_for_eval,
+    generation_args,
     label_map,
     make_collator,
     make_rouge_metrics,
@@ -52,7 +53,7 @@ from hpscout.runner._tasks import (
     tokenize,
 )
 
-__all__ = ["HFRunner", "build_training_args", "checkpointing_arg", "generation_args", "scout_trainer_class"]
+__all__ = ["HFRunner", "build_training_args", "checkpointing_arg", "scout_trainer_class"]
 
 CHECKPOINT_DIR = ".checkpoints"
 BEST_CHECKPOINT_DIR = "best_checkpoint"
@@ -138,7 +139,7 @@ class HFRunner(Runner):
             notes.append(f"step-matched: {max_steps} steps, as {train_cfg.epochs:g} epochs take at fraction {config.scout.fraction:g}")
 
         # -- trainer
-        checkpointing = train_cfg.early_stopping.patience is not None or train_cfg.save_best_checkpoint
+        checkpointing = train_cfg.restores_best
         ckpt_dir = out_dir / CHECKPOINT_DIR
         report_to, report_notes = _report_to(train_cfg.report_to)
         notes.extend(report_notes)
@@ -396,20 +397,6 @@ def checkpointing_arg(fields: Any) -> str:
     """The TrainingArguments field for activation checkpointing: ``activation_checkpointing`` (transformers 5.x,
     which keeps ``gradient_checkpointing`` as a deprecated alias) or ``gradient_checkpointing``."""
     return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
-
-
-def generation_args(config: Any) -> dict[str, Any]:
-    """``Seq2SeqTrainingArguments`` generation fields for a seq2seq config.
-
-    ``generation_max_length`` defaults to ``data.max_target_length``: for encoder-decoder
-    models ``max_length`` counts generated tokens, so evaluation stays as short as the targets.
-    """
-    t = config.train
-    return {
-        "predict_with_generate": generates_for_eval(config),
-        "generation_max_length": t.generation_max_length or config.data.max_target_length,
-        "generation_num_beams": t.generation_num_beams,
-    }
 
 
 # --------------------------------------------------------------------------- helpers

@@ -44,6 +44,7 @@ __all__ = [
     "make_rouge_metrics",
     "is_rouge_metric",
     "generates_for_eval",
+    "generation_args",
     "check_generation",
     "decode_targets",
     "argmax_logits",
@@ -277,6 +278,20 @@ def generates_for_eval(config: Any) -> bool:
         return False
     chosen = config.train.predict_with_generate
     return bool(chosen) if chosen is not None else is_rouge_metric(config.search.metric)
+
+
+def generation_args(config: Any) -> dict[str, Any]:
+    """``Seq2SeqTrainingArguments`` generation fields for a seq2seq config.
+
+    ``generation_max_length`` defaults to ``data.max_target_length``: for encoder-decoder
+    models ``max_length`` counts generated tokens, so evaluation stays as short as the targets.
+    """
+    t = config.train
+    return {
+        "predict_with_generate": generates_for_eval(config),
+        "generation_max_length": t.generation_max_length or config.data.max_target_length,
+        "generation_num_beams": t.generation_num_beams,
+    }
 
 
 def check_generation(config: Any) -> None:
