@@ -86,9 +86,9 @@ def export(
     """
     from hpscout.export import export_precision, export_run, final_config, sidecar_path_for
 
-    choice = precision.value if precision is not None else None
+    choice = None if precision is None else precision.value
     path = export_run(run_dir, fmt.value, full_samples=full_samples, devices=devices, out=out, storage=storage,
-                      lr_correction=lr_correction, precision=choice)
+                      lr_correction=lr_correction, precision=None if precision is None else precision.value)
     final = final_config(run_dir)
     if fmt is not ExportFormat.json and final.task in ("sequence-classification", "causal-lm", "seq2seq"):
         info(export_precision(final, choice)[1])

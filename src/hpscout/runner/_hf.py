@@ -36,8 +36,8 @@ from hpscout.runner._guards import LossGuard, fault_from_env, status_from_except
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
-from hpscout.runner._seed import seed_everything
 from hpscout.runner._rouge import check_references, rouge_tokenizer
+from hpscout.runner._seed import seed_everything
 from hpscout.runner._tasks import (
     argmax_logits,
     check_generation,
