@@ -100,7 +100,7 @@ def test_real_early_stopping_callback_runs_against_the_exported_args(tmp_path):
     _final(run, EARLY_STOPPING)
     # 320 rows / 16 = 20 steps an epoch: a run short enough to train here
     args, sidecar = _hf(run, full_samples=320)
-    args = dict(args, output_dir=str(tmp_path / "out"), report_to="none", disable_tqdm=True)
+    args = dict(args, output_dir=str(tmp_path / "out"), report_to="none", disable_tqdm=True, dataloader_pin_memory=False)
     ta = transformers.TrainingArguments(**args)
     stopper = transformers.EarlyStoppingCallback(**sidecar["early_stopping_callback"])
     model, data = _TinyRegressor.build()
