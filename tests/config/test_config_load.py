@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import pytest
@@ -161,7 +162,29 @@ def test_unknown_builtin(tmp_path):
         load_config(p)
 
 
-@pytest.mark.parametrize("template", ["sst2-minilm-lora", "alpaca-sft", "custom-script"])
+@pytest.mark.parametrize("template", ["sst2-minilm-lora", "alpaca-sft", "custom-script", "seq2seq-dialogue-summary"])
 def test_templates_validate(template):
     cfg = load_config(TEMPLATES / f"{template}.yaml")
     assert cfg.name
+
+
+def test_seq2seq_template_ranks_by_rouge_on_its_bundled_sample():
+    cfg = load_config(TEMPLATES / "seq2seq-dialogue-summary.yaml")
+    assert cfg.task == "seq2seq" and cfg.search.metric == "eval_rougeL" and cfg.search.direction == "maximize"
+    assert cfg.train.predict_with_generate is True and cfg.train.rouge_tokenizer == "words"
+    assert cfg.model.from_config["model_type"] == "t5" and cfg.model.tokenizer == "builtin:dialogue_summary"
+    for path in (cfg.data.train, cfg.data.eval):
+        rows = [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+        assert {r["lang"] for r in rows} == {"ko", "en"} and all(r["dialogue"] and r["summary"] for r in rows)
+    assert 200 <= sum(len(Path(p).read_text(encoding="utf-8").splitlines()) for p in (cfg.data.train, cfg.data.eval)) <= 400
+
+
+def test_generation_and_rouge_keys_are_checked():
+    cfg = config_from_dict(minimal(train={"generation_max_length": 64, "generation_num_beams": 4, "rouge_tokenizer": "chars",
+                                          "gradient_checkpointing": True, "predict_with_generate": False}))
+    assert cfg.train.generation_num_beams == 4 and cfg.train.gradient_checkpointing is True
+    assert config_from_dict(minimal()).train.predict_with_generate is None  # unset: decided by the metric
+    with pytest.raises(ConfigError, match="rouge_tokenizer"):
+        config_from_dict(minimal(train={"rouge_tokenizer": "latin"}))
+    with pytest.raises(ConfigError, match="generation_num_beams"):
+        config_from_dict(minimal(train={"generation_num_beams": 0}))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 from _fixtures import (
@@ -232,3 +233,102 @@ def test_step_matched_fidelity_trains_the_scouting_steps(tmp_path):
     assert r.status is TrialStatus.COMPLETE, r.message
     # 32 rows at fraction 0.5, but 64 rows / batch 8 = 8 steps at the scouting fraction 1.0
     assert r.train_samples == 32 and r.steps == 8 and "step-matched" in r.message
+
+
+# --------------------------------------------------------------------------- seq2seq: ROUGE in any script, generation
+
+
+TINY_T5_64 = {"model_type": "t5", "d_model": 64, "d_ff": 128, "d_kv": 16, "num_heads": 4, "num_layers": 2,
+              "num_decoder_layers": 2, "dropout_rate": 0.0}
+
+
+def _korean_rows(tmp_path, train_rows: int = 96, eval_rows: int = 16):
+    """Korean dialogue/summary pairs from the embedded sample, as train and eval JSONL files."""
+    from hpscout.config import builtin_path
+
+    rows = [json.loads(line) for line in builtin_path("builtin:dialogue_summary/train.jsonl").read_text("utf-8").splitlines()]
+    ko = [r for r in rows if r["lang"] == "ko"]
+    assert len(ko) >= train_rows + eval_rows
+    paths = []
+    for name, part in (("train", ko[:train_rows]), ("eval", ko[train_rows:train_rows + eval_rows])):
+        p = tmp_path / f"ko_{name}.jsonl"
+        p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), encoding="utf-8")
+        paths.append(str(p))
+    return paths
+
+
+def _korean_config(tmp_path, files=None, **train):
+    tr, ev = files or _korean_rows(tmp_path)
+    settings = {"learning_rate": 1e-2, "batch_size": 16, "max_steps": 40, "method": "full", "eval_strategy": "steps",
+                "eval_steps": 40}
+    settings.update(train)
+    return config_from_dict({
+        "name": "ko-s2s", "seed": 1, "task": "seq2seq",
+        "model": {"from_config": TINY_T5_64, "tokenizer": "builtin:dialogue_summary"},
+        "data": {"train": tr, "eval": ev, "text_column": "dialogue", "target_column": "summary", "max_length": 96,
+                 "max_target_length": 32},
+        "scout": {"fraction": 1.0},
+        "train": settings,
+        "search": {"metric": "eval_rougeL", "direction": "maximize"},
+    })
+
+
+def test_korean_seq2seq_rouge_is_not_zero(tmp_path):
+    # rouge_score's own tokenizer drops Hangul: every Korean trial scored 0 and all trials tied
+    r = run_trial(_korean_config(tmp_path), out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert r.objective == r.metrics["eval_rougeL"] > 0.05
+    assert 0 < r.metrics["eval_rouge2"] <= r.metrics["eval_rouge1"] <= 1
+
+
+def test_seq2seq_eval_loss_objective_does_not_generate(tmp_path):
+    cfg = apply_updates(_korean_config(tmp_path, max_steps=2, eval_steps=2), {"search.metric": "eval_loss",
+                                                                              "search.direction": "minimize"})
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.COMPLETE, r.message
+    assert "eval_loss" in r.metrics and not any(k.startswith("eval_rouge") for k in r.metrics)
+
+
+def test_rouge_objective_without_generation_is_refused(tmp_path):
+    cfg = _korean_config(tmp_path, predict_with_generate=False)
+    with pytest.raises(Exception, match="train.predict_with_generate is false"):
+        validate_trial_config(cfg)
+
+
+def test_empty_reference_fails_before_the_model_loads(tmp_path):
+    tr, ev = _korean_rows(tmp_path)
+    rows = Path(ev).read_text("utf-8").splitlines()
+    bad = json.loads(rows[3]) | {"summary": "?!"}  # nothing ROUGE could match: it used to score 0 silently
+    Path(ev).write_text("\n".join(rows[:3] + [json.dumps(bad, ensure_ascii=False)] + rows[4:]) + "\n", encoding="utf-8")
+    r = run_trial(_korean_config(tmp_path, (tr, ev)), out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.FAILED
+    assert "ROUGE reference 3 of the eval data tokenizes to nothing" in r.message
+    assert r.steps == 0 and not r.total_params  # no model was built
+
+
+def test_generation_and_checkpointing_settings_reach_the_trainer(tmp_path):
+    from hpscout.runner import DeviceInfo, resolve_precision
+    from hpscout.runner._hf import build_training_args
+
+    cfg = _korean_config(tmp_path, generation_max_length=20, generation_num_beams=3, gradient_checkpointing=True)
+    device = DeviceInfo(cuda=False)
+    args = build_training_args(cfg, output_dir=tmp_path / "o", precision=resolve_precision("fp32", device), device=device,
+                               optim="adamw_torch", checkpointing=False, report_to=[])
+    assert type(args).__name__ == "Seq2SeqTrainingArguments"
+    assert args.predict_with_generate is True and args.generation_max_length == 20 and args.generation_num_beams == 3
+    assert args.gradient_checkpointing is True
+    # unset generation_max_length follows data.max_target_length
+    default = build_training_args(_korean_config(tmp_path), output_dir=tmp_path / "o", precision=resolve_precision("fp32", device),
+                                  device=device, optim="adamw_torch", checkpointing=False, report_to=[])
+    assert default.generation_max_length == 32 and default.generation_num_beams == 1 and not default.gradient_checkpointing
+
+
+def test_gradient_checkpointing_trains_lora_to_the_same_losses(tmp_path):
+    # recomputing activations in the backward pass saves memory and changes nothing else
+    cfg = classification_config(tmp_path, max_steps=4, method="lora")
+    off = run_trial(cfg, out_dir=tmp_path / "off")
+    on = run_trial(apply_updates(cfg, {"train.gradient_checkpointing": True}), out_dir=tmp_path / "on")
+    assert off.status is on.status is TrialStatus.COMPLETE, on.message
+    assert [h["loss"] for h in on.history] == pytest.approx([h["loss"] for h in off.history], rel=1e-5)
+    assert on.history[0]["loss"] != on.history[-1]["loss"]  # the adapters trained
+    assert on.config["train"]["gradient_checkpointing"] is True

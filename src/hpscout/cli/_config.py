@@ -10,7 +10,7 @@ import typer
 
 from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, load, warn
 
-TEMPLATES = ("sst2-minilm-lora", "alpaca-sft", "custom-script")
+TEMPLATES = ("sst2-minilm-lora", "alpaca-sft", "custom-script", "seq2seq-dialogue-summary")
 
 
 def _templates_dir() -> Path:

@@ -20,6 +20,12 @@ class ExportFormat(str, Enum):
     json = "json"
 
 
+class ExportPrecision(str, Enum):
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp32 = "fp32"
+
+
 def report(
     run_dir: RunDirArg,
     storage: StorageOpt = None,
@@ -63,6 +69,10 @@ def export(
                                                 "the fitted LR law (applied only when beta's 95% interval excludes 0). Off by "
                                                 "default: on SST-2 it did not beat the scouted LR (docs/benchmarks.md).")] = False,
     storage: StorageOpt = None,
+    precision: Annotated[ExportPrecision | None, typer.Option("--precision", help="Precision of the machine that "
+                                                              "trains: bf16 (Ampere-or-newer GPUs), fp16 (V100, T4) or "
+                                                              "fp32 (CPU). Default: as scouted, auto written as bf16.",
+                                                              case_sensitive=False, show_default=False)] = None,
 ) -> None:
     """Export the final config for full-scale training, with its provenance and full-data step plan.
 
@@ -71,18 +81,22 @@ def export(
     Examples:
         hpscout export runs/alpaca-sft --format llamafactory --full-samples 52000 --devices 8
         hpscout export runs/sst2-minilm-lora --format hf --out training_args.json
+        hpscout export runs/sst2-minilm-lora --format hf --precision fp32   # TrainingArguments on a CPU
         hpscout export runs/sst2-minilm-lora --format json --lr-correction
     """
-    from hpscout.export import export_run, final_config, sidecar_path_for
+    from hpscout.export import export_precision, export_run, final_config, sidecar_path_for
 
+    choice = None if precision is None else precision.value
     path = export_run(run_dir, fmt.value, full_samples=full_samples, devices=devices, out=out, storage=storage,
-                      lr_correction=lr_correction)
+                      lr_correction=lr_correction, precision=None if precision is None else precision.value)
+    final = final_config(run_dir)
+    if fmt is not ExportFormat.json and final.task in ("sequence-classification", "causal-lm", "seq2seq"):
+        info(export_precision(final, choice)[1])
     if fmt is ExportFormat.llamafactory:
-        task = final_config(run_dir).task
-        if task == "sequence-classification":
+        if final.task == "sequence-classification":
             warn("LLaMA-Factory has no sequence-classification stage; the file carries the training keys "
                  "(see its header)")
-        if task != "llamafactory":  # a run made from the user's own file exports that file, complete
+        if final.task != "llamafactory":  # a run made from the user's own file exports that file, complete
             info("fill in the REPLACE_ME keys (dataset, template) before training")
     typer.echo(f"wrote {path}")
     if fmt is ExportFormat.hf:

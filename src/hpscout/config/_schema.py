@@ -241,6 +241,27 @@ class TrainConfig(_Model):
         "TensorBoard is always on. W&B gets one run per trial, named trial-N@fraction and grouped by study.",
     )
     devices: int = Field(1, ge=1, description="Data-parallel devices the step math assumes.")
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute activations in the backward pass instead of storing them: less memory, about 20-30% "
+        "slower, same results. The Trainer's gradient_checkpointing (activation_checkpointing in transformers >= 5.x).",
+    )
+    predict_with_generate: bool | None = Field(
+        None,
+        description="seq2seq: evaluate by generating text (needed for ROUGE). Unset: on when search.metric is a ROUGE "
+        "metric (eval_rouge1, eval_rouge2, eval_rougeL), off otherwise (eval_loss needs no generation).",
+    )
+    generation_max_length: int | None = Field(
+        None, ge=1, le=32768, description="seq2seq: most tokens generated per evaluation row; unset = data.max_target_length."
+    )
+    generation_num_beams: int = Field(1, ge=1, le=64, description="seq2seq: beams when generating for evaluation (1 = greedy).")
+    rouge_tokenizer: Literal["words", "chars", "model"] = Field(
+        "words",
+        description="How ROUGE splits text into tokens. words: Unicode words in any script (Hangul, Cyrillic, ...), "
+        "one token per character for scripts written without spaces (Chinese, Japanese, Thai), Porter-stemmed English "
+        "words as rouge_score does; chars: every letter or digit is a token (character ROUGE, common for Korean and "
+        "Chinese); model: the model tokenizer's subword tokens.",
+    )
 
     @field_validator("report_to", mode="before")
     @classmethod
@@ -262,6 +283,11 @@ class TrainConfig(_Model):
         if self.eval_strategy == "steps" and self.eval_steps is None:
             raise ValueError("train.eval_steps must be set when train.eval_strategy is 'steps'")
         return self
+
+    @property
+    def restores_best(self) -> bool:
+        """Whether training keeps checkpoints to restore its best evaluation (early stopping, save_best_checkpoint)."""
+        return self.early_stopping.patience is not None or self.save_best_checkpoint
 
 
 class ParamSpec(_Model):

@@ -14,9 +14,18 @@ Example:
 
 from hpscout.export._export import DEFAULT_FILES, EXPORT_FORMATS, export_run
 from hpscout.export._full_data import FullDataPlan, full_data_plan
-from hpscout.export._hf import sidecar_path_for, training_args_dict, training_args_fields
+from hpscout.export._hf import sidecar_path_for, training_args_class, training_args_dict, training_args_fields
 from hpscout.export._llamafactory import LLAMAFACTORY_VERSION, llamafactory_keys, llamafactory_yaml
-from hpscout.export._prepare import Prepared, lora_targets, prepare_export
+from hpscout.export._prepare import (
+    EXPORT_PRECISIONS,
+    BestModel,
+    Prepared,
+    best_model_settings,
+    export_precision,
+    lora_targets,
+    precision_flags,
+    prepare_export,
+)
 from hpscout.export._provenance import (
     LrCorrection,
     Provenance,
@@ -28,11 +37,15 @@ from hpscout.export._provenance import (
 __all__ = [
     "DEFAULT_FILES",
     "EXPORT_FORMATS",
+    "EXPORT_PRECISIONS",
     "LLAMAFACTORY_VERSION",
+    "BestModel",
     "FullDataPlan",
     "LrCorrection",
     "Prepared",
     "Provenance",
+    "best_model_settings",
+    "export_precision",
     "export_run",
     "final_config",
     "final_config_source",
@@ -41,8 +54,10 @@ __all__ = [
     "llamafactory_yaml",
     "lora_targets",
     "lr_correction",
+    "precision_flags",
     "prepare_export",
     "sidecar_path_for",
+    "training_args_class",
     "training_args_dict",
     "training_args_fields",
 ]

@@ -32,6 +32,7 @@ def export_run(
     out: str | Path | None = None,
     storage: str | None = None,
     lr_correction: bool = False,
+    precision: Literal["bf16", "fp16", "fp32"] | None = None,
 ) -> Path:
     """Export the run's final config for full-scale training; returns the file written.
 
@@ -49,6 +50,9 @@ def export_run(
             ``lr_scaling``) when there is one and beta's 95% interval excludes 0. Off by
             default: on SST-2 the corrected LR did not beat the scouted one at 25% of the
             data (docs/benchmarks.md, "Learning-rate drift"); the law is still reported.
+        precision: the target machine's precision (``bf16``, ``fp16`` or ``fp32``); default: the
+            scouted ``train.precision``, with ``auto`` written as bf16. bf16 needs an Ampere-or-newer
+            GPU: ``TrainingArguments`` raises on a V100, T4 or CPU (fp16 for those GPUs, fp32 for CPU).
 
     Example:
         >>> export_run("runs/alpaca-sft", "llamafactory", full_samples=52_000, devices=8)  # doctest: +SKIP
@@ -59,7 +63,7 @@ def export_run(
     root = Path(run_dir)
     target = Path(out) if out is not None else RunLayout(root).final_dir / DEFAULT_FILES[fmt]
     prep = prepare_export(root, full_samples=full_samples, devices=devices, storage=storage,
-                          lr_correction_enabled=lr_correction)
+                          lr_correction_enabled=lr_correction, precision=precision)
     if fmt == "llamafactory" and prep.config.task == "llamafactory":  # the user's own file, scouted
         from hpscout.export._llamafactory_roundtrip import roundtrip_yaml
 

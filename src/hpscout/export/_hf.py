@@ -1,10 +1,15 @@
 """Hugging Face ``TrainingArguments`` JSON for the installed transformers, plus a provenance sidecar.
 
-Design: ``training_args.json`` holds only ``TrainingArguments`` fields, so
+Design: ``training_args.json`` holds only ``TrainingArguments`` fields
+(``Seq2SeqTrainingArguments`` for seq2seq: the generation settings), so
 ``TrainingArguments(**json.load(open("training_args.json")))`` works as is. What is not
 a training argument goes into ``training_args.provenance.json`` beside it: the
 provenance, the full-data plan, notes (translations such as ``adamw_hf`` ->
-``adamw_torch``), and the model, data and PEFT ``LoraConfig`` settings.
+``adamw_torch``), the model, data and PEFT ``LoraConfig`` settings, the
+``EarlyStoppingCallback`` keyword arguments and the target precision with what it needs.
+
+Precision: ``auto`` is written as bf16 unless ``--precision`` says otherwise; bf16 makes
+``TrainingArguments`` raise on machines without bfloat16 (V100, T4, CPU).
 
 transformers 5 dropped ``warmup_ratio``: a ratio is written as a float ``warmup_steps``
 below 1 (``TrainingArguments.get_warmup_steps`` reads it as a share of the run). The
@@ -19,15 +24,28 @@ from typing import Any
 
 from hpscout._errors import ExportError
 from hpscout._imports import try_import
-from hpscout.export._prepare import Prepared, lora_targets, precision_flags, scheduler_args, warmup_value
+from hpscout.export._prepare import (
+    Prepared,
+    best_model_settings,
+    lora_targets,
+    precision_flags,
+    scheduler_args,
+    warmup_value,
+)
 
-__all__ = ["training_args_dict", "training_args_fields", "sidecar_path_for"]
+__all__ = ["training_args_class", "training_args_dict", "training_args_fields", "sidecar_path_for"]
 
 
-def training_args_fields() -> frozenset[str]:
-    """The init fields of the installed ``transformers.TrainingArguments``."""
-    ta = try_import("transformers.training_args", "the TrainingArguments export")
-    return frozenset(f.name for f in dataclasses.fields(ta.TrainingArguments) if f.init)
+def training_args_class(task: str = "sequence-classification") -> str:
+    """``Seq2SeqTrainingArguments`` for seq2seq (it adds the generation fields), else ``TrainingArguments``."""
+    return "Seq2SeqTrainingArguments" if task == "seq2seq" else "TrainingArguments"
+
+
+def training_args_fields(task: str = "sequence-classification") -> frozenset[str]:
+    """The init fields of the installed ``transformers`` arguments class for ``task``."""
+    transformers = try_import("transformers", "the TrainingArguments export")
+    cls = getattr(transformers, training_args_class(task))
+    return frozenset(f.name for f in dataclasses.fields(cls) if f.init)
 
 
 def sidecar_path_for(path: Any) -> Any:
@@ -42,11 +60,14 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
         >>> args, sidecar = training_args_dict(prepare_export("runs/demo"))  # doctest: +SKIP
         >>> TrainingArguments(**args)  # doctest: +SKIP
     """
+    from hpscout.runner._hf import checkpointing_arg
     from hpscout.runner._optim import LEGACY_OPTIMIZERS
+    from hpscout.runner._tasks import generation_args
 
     transformers = try_import("transformers", "the TrainingArguments export")
-    fields = training_args_fields()
     cfg, plan = prep.config, prep.plan
+    fields = training_args_fields(cfg.task)
+    cls_name = training_args_class(cfg.task)
     t = cfg.train
     notes: list[str] = []
 
@@ -93,19 +114,24 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
     if plan.eval_strategy == "steps":
         args["eval_steps"] = plan.eval_steps
         args["save_steps"] = plan.save_steps
-    if t.save_best_checkpoint:
-        args.update(load_best_model_at_end=True, metric_for_best_model=cfg.search.metric,
-                    greater_is_better=cfg.search.direction == "maximize")
-    flags, prec_note = precision_flags(cfg)
+    best = best_model_settings(cfg)
+    if best.load_best:  # save_strategy/save_steps already match the evaluation, as load_best_model_at_end needs
+        args["load_best_model_at_end"] = True
+    if best.metric is not None:
+        args.update(metric_for_best_model=best.metric, greater_is_better=best.greater_is_better)
+    # recompute activations in backward (train.gradient_checkpointing); the field's name depends on transformers
+    args[checkpointing_arg(fields)] = t.gradient_checkpointing
+    if cfg.task == "seq2seq":
+        args.update(generation_args(cfg))
+    flags, prec_note = precision_flags(prep)
     args.update(flags)
-    if prec_note:
-        notes.append(prec_note)
+    notes.append(prec_note)
     if "eval_strategy" not in fields and "evaluation_strategy" in fields:  # transformers < 4.41
         args["evaluation_strategy"] = args.pop("eval_strategy")
     unknown = sorted(k for k in args if k not in fields)
     if unknown:
         raise ExportError(
-            f"transformers {transformers.__version__} TrainingArguments has no field(s) {unknown}; "
+            f"transformers {transformers.__version__} {cls_name} has no field(s) {unknown}; "
             "upgrade transformers or export --format json"
         )
 
@@ -124,7 +150,11 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
         "data": cfg.data.model_dump(mode="json"),
         "peft_lora_config": peft,
         "quantization": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"} if t.method == "qlora" else None,
-        "early_stopping": t.early_stopping.model_dump(mode="json"),
+        "arguments_class": f"transformers.{cls_name}",
+        # transformers.EarlyStoppingCallback(**early_stopping_callback), next to these arguments
+        "early_stopping_callback": None if best.patience is None else {
+            "early_stopping_patience": best.patience, "early_stopping_threshold": best.threshold},
+        "precision": {"bf16": bool(flags["bf16"]), "fp16": bool(flags["fp16"]), "note": prec_note},
         "provenance": prep.provenance.to_dict(),
         "full_data_plan": plan.to_dict(),
         "notes": notes + list(prep.notes),

@@ -11,6 +11,15 @@ sequence-classification stage: such runs are still exported (the training keys c
 over to any transformers trainer) with a header warning that the stage, template and
 dataset keys target generative fine-tuning. ``torch`` and ``command`` tasks have no
 Hugging Face model and are refused.
+
+Settings without a LLaMA-Factory key stay in the file as comments that say why:
+
+* early stopping: ``early_stopping_steps`` is the patience (LLaMA-Factory hands it to
+  transformers' ``EarlyStoppingCallback``); there is no key for the threshold.
+* ``metric_for_best_model``: LLaMA-Factory refuses ``predict_with_generate`` while training,
+  so its evaluations report the loss only; a ROUGE or accuracy objective becomes ``eval_loss``.
+* generation (seq2seq): ``max_new_tokens`` and ``num_beams`` serve a later ``do_predict`` run.
+* gradient checkpointing: LLaMA-Factory turns it on unless ``disable_gradient_checkpointing``.
 """
 
 from __future__ import annotations
@@ -22,7 +31,14 @@ from typing import Any
 import yaml
 
 from hpscout._errors import ExportError
-from hpscout.export._prepare import Prepared, lora_targets, precision_flags, scheduler_args, warmup_value
+from hpscout.export._prepare import (
+    Prepared,
+    best_model_settings,
+    lora_targets,
+    precision_flags,
+    scheduler_args,
+    warmup_value,
+)
 
 __all__ = ["llamafactory_keys", "llamafactory_yaml", "LLAMAFACTORY_VERSION"]
 
@@ -30,6 +46,13 @@ __all__ = ["llamafactory_keys", "llamafactory_yaml", "LLAMAFACTORY_VERSION"]
 LLAMAFACTORY_VERSION = "0.9.5"
 
 _STAGE = {"causal-lm": "sft", "seq2seq": "sft", "sequence-classification": "sft"}
+
+#: an item whose key is this is written as a comment line (a setting LLaMA-Factory has no key for)
+_COMMENT = "#"
+#: the only metric LLaMA-Factory's SFT evaluation reports while training (no predict_with_generate with do_train)
+_LF_TRAINING_METRIC = "eval_loss"
+
+Item = tuple[str, Any, str]
 
 
 @functools.lru_cache(maxsize=1)
@@ -62,18 +85,24 @@ def llamafactory_yaml(prep: Prepared) -> str:
             "sequence-classification stage. The training keys below (LR, schedule, warmup, batch, LoRA) carry",
             "over to any transformers trainer; stage/template/dataset assume you recast the task as SFT.",
         ]
+    flags, prec_note = precision_flags(prep)
     header += [""] + prep.provenance.header_lines() + ["", "full-data plan:"] + [f"  {ln}" for ln in plan.text.splitlines()]
+    header += ["", f"{prec_note}."]
 
-    sections: list[tuple[str, list[tuple[str, Any, str]]]] = []
-    model: list[tuple[str, Any, str]] = [("model_name_or_path", cfg.model.name_or_path,
+    sections: list[tuple[str, list[Item]]] = []
+    model: list[Item] = [("model_name_or_path", cfg.model.name_or_path,
                                            "the alias minilm is hpscout's; give a hub name or folder"
                                            if cfg.model.name_or_path == "minilm" else "")]
     if cfg.model.from_config:
         model[0] = ("model_name_or_path", "REPLACE_ME", "scouting used a randomly initialised model (model.from_config)")
     model.append(("trust_remote_code", True, ""))
+    model.append(("disable_gradient_checkpointing", not t.gradient_checkpointing,
+                  "train.gradient_checkpointing true (LLaMA-Factory's default)" if t.gradient_checkpointing else
+                  "train.gradient_checkpointing false as scouted; LLaMA-Factory checkpoints activations unless this "
+                  "is true (set false to save memory on large models)"))
     sections.append(("model", model))
 
-    method: list[tuple[str, Any, str]] = [("stage", _STAGE[cfg.task], ""), ("do_train", True, "")]
+    method: list[Item] = [("stage", _STAGE[cfg.task], ""), ("do_train", True, "")]
     if t.method == "full":
         method.append(("finetuning_type", "full", ""))
     else:
@@ -92,7 +121,7 @@ def llamafactory_yaml(prep: Prepared) -> str:
     sections.append(("method", method))
 
     data = cfg.data
-    dataset: list[tuple[str, Any, str]] = [
+    dataset: list[Item] = [
         ("dataset", "REPLACE_ME", f"register {data.train} in dataset_info.json and name it here"),
         ("dataset_dir", "data", "folder holding dataset_info.json"),
         ("template", "REPLACE_ME", "the model's chat template (llama3, qwen, mistral, ...)"),
@@ -107,7 +136,7 @@ def llamafactory_yaml(prep: Prepared) -> str:
         dataset.append(("eval_dataset", "REPLACE_ME", f"register {data.eval} and name it here"))
     sections.append(("dataset", dataset))
 
-    output: list[tuple[str, Any, str]] = [
+    output: list[Item] = [
         ("output_dir", f"saves/{cfg.name}/{t.method}/sft", ""),
         ("logging_steps", plan.logging_steps, ""),
         ("plot_loss", True, ""),
@@ -123,7 +152,7 @@ def llamafactory_yaml(prep: Prepared) -> str:
 
     sched, sched_kwargs = scheduler_args(cfg, plan.total_steps, "LLaMA-Factory")
     warm_key, warm = warmup_value(plan, cfg)
-    train: list[tuple[str, Any, str]] = [
+    train: list[Item] = [
         ("per_device_train_batch_size", t.batch_size, ""),
         ("gradient_accumulation_steps", plan.grad_accum,
          f"effective batch {plan.effective_batch_size} on {plan.devices} device(s)"),
@@ -145,31 +174,24 @@ def llamafactory_yaml(prep: Prepared) -> str:
         ("optim", _optimizer(t.optimizer), "" if _optimizer(t.optimizer) == t.optimizer else
          f"{t.optimizer} was removed in transformers 5; same optimizer"),
     ]
-    flags, prec_note = precision_flags(cfg)
-    for key, value in flags.items():
-        train.append((key, value, prec_note or ""))
-    if not flags:
-        train.append(("bf16", False, "precision fp32 as scouted"))
+    on = [key for key, value in flags.items() if value]
+    train += [(key, True, "see the header") for key in on] or [("bf16", False, "fp32: see the header")]
     train.append(("seed", cfg.seed, ""))
     train.append(("ddp_timeout", 180000000, "LLaMA-Factory's examples: long dataset preprocessing on rank 0"))
     sections.append(("train", train))
 
-    evaluation: list[tuple[str, Any, str]] = [
+    evaluation: list[Item] = [
         ("per_device_eval_batch_size", t.eval_batch_size, ""),
         ("eval_strategy", plan.eval_strategy, ""),
     ]
     if plan.eval_strategy == "steps":
         evaluation.append(("eval_steps", plan.eval_steps, ""))
-    if t.save_best_checkpoint:
-        evaluation += [
-            ("load_best_model_at_end", True, ""),
-            ("metric_for_best_model", cfg.search.metric, ""),
-            ("greater_is_better", cfg.search.direction == "maximize", ""),
-        ]
+    evaluation += _best_model_items(prep)
+    evaluation += _generation_items(prep)
     sections.append(("eval", evaluation))
 
     keys = llamafactory_keys()
-    unknown = [k for _, items in sections for k, _, _ in items if k not in keys]
+    unknown = [k for _, items in sections for k, _, _ in items if k != _COMMENT and k not in keys]
     if unknown:  # a bug in this exporter, not a user error: fail before writing a file LLaMA-Factory rejects
         raise ExportError(f"internal: keys {unknown} are not LLaMA-Factory v{LLAMAFACTORY_VERSION} keys")
 
@@ -178,9 +200,59 @@ def llamafactory_yaml(prep: Prepared) -> str:
         out.append("")
         out.append(f"### {title}")
         for key, value, comment in items:
+            if key == _COMMENT:
+                out.append(f"# {comment}")
+                continue
             line = f"{key}: {_scalar(value)}"
             out.append(f"{line}  # {comment}" if comment else line)
     return "\n".join(out) + "\n"
+
+
+def _best_model_items(prep: Prepared) -> list[Item]:
+    """load_best_model_at_end, metric_for_best_model, early stopping; comments where LLaMA-Factory differs."""
+    best = best_model_settings(prep.config)
+    items: list[Item] = []
+    if best.load_best:
+        items.append(("load_best_model_at_end", True, "save_strategy/save_steps match the evaluation"))
+    if best.metric is not None:
+        if best.metric == _LF_TRAINING_METRIC:
+            items += [("metric_for_best_model", best.metric, ""), ("greater_is_better", best.greater_is_better, "")]
+        else:
+            items += [
+                (_COMMENT, None, f"scouting ranked by {best.metric}, which LLaMA-Factory does not compute while training "
+                                 "(it refuses predict_with_generate with do_train; evaluations report the loss), so the"),
+                (_COMMENT, None, f"best checkpoint{' and early stopping' if best.patience is not None else ''} "
+                                 f"follow {_LF_TRAINING_METRIC} here"),
+                ("metric_for_best_model", _LF_TRAINING_METRIC, f"scouted: {best.metric}"),
+                ("greater_is_better", False, ""),
+            ]
+    if best.patience is not None:
+        items.append(("early_stopping_steps", best.patience,
+                      "train.early_stopping.patience: evaluations without improvement (LLaMA-Factory passes it to "
+                      "EarlyStoppingCallback as early_stopping_patience)"))
+        if best.threshold:
+            items.append((_COMMENT, None, f"train.early_stopping.threshold {best.threshold:g} has no LLaMA-Factory key: "
+                                          "its EarlyStoppingCallback counts any improvement (threshold 0)"))
+    return items
+
+
+def _generation_items(prep: Prepared) -> list[Item]:
+    """seq2seq generation settings: LLaMA-Factory generates only in a separate do_predict run."""
+    from hpscout.runner._tasks import generation_args
+
+    cfg = prep.config
+    if cfg.task != "seq2seq":
+        return []
+    gen = generation_args(cfg)
+    if not gen["predict_with_generate"]:
+        return []
+    return [
+        (_COMMENT, None, "predict_with_generate: scouting scored generated text, but LLaMA-Factory refuses it while "
+                         "training (do_train);"),
+        (_COMMENT, None, "score ROUGE afterwards with do_predict: true, predict_with_generate: true and these keys"),
+        ("max_new_tokens", gen["generation_max_length"], "train.generation_max_length"),
+        ("num_beams", gen["generation_num_beams"], "train.generation_num_beams"),
+    ]
 
 
 def _optimizer(name: str) -> str:

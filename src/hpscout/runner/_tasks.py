@@ -9,6 +9,8 @@ causal-lm                  alpaca prompt + output; prompt tokens get   eval_loss
                            label -100 (no loss on the prompt)
 seq2seq                    source -> input_ids; target -> labels       eval_loss, eval_rouge1,
                                                                        eval_rouge2, eval_rougeL
+                                                                       (ROUGE: with generation,
+                                                                       any script, _rouge.py)
 =========================  ==========================================  ===========================
 
 Rows are tokenised without padding; the collator pads each batch to its longest
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from hpscout._errors import DataError, RunnerError
+from hpscout.runner._rouge import ROUGE_TYPES, check_references, rouge_scorer_for, rouge_tokenizer
 
 __all__ = [
     "TASK_METRICS",
@@ -39,6 +42,11 @@ __all__ = [
     "make_collator",
     "classification_metrics",
     "make_rouge_metrics",
+    "is_rouge_metric",
+    "generates_for_eval",
+    "generation_args",
+    "check_generation",
+    "decode_targets",
     "argmax_logits",
     "perplexity",
 ]
@@ -259,25 +267,68 @@ def classification_metrics(eval_pred: Any) -> dict[str, float]:
     return {"accuracy": accuracy, "f1": float(np.mean(f1s)) if f1s else float("nan")}
 
 
-def make_rouge_metrics(tokenizer: Any) -> Callable[[Any], dict[str, float]]:
-    """``compute_metrics`` for seq2seq: ROUGE-1/2/L F-measures of generated vs reference text."""
-    from hpscout._imports import try_import
+def is_rouge_metric(metric: str) -> bool:
+    """True for the ROUGE metrics seq2seq reports (``eval_rouge1``, ``eval_rouge2``, ``eval_rougeL``)."""
+    return metric.startswith("eval_rouge")
 
-    rouge_scorer = try_import("rouge_score.rouge_scorer", "seq2seq ROUGE metrics")
-    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+def generates_for_eval(config: Any) -> bool:
+    """Whether seq2seq evaluation generates text: ``train.predict_with_generate``, unset = on for ROUGE objectives."""
+    if config.task != "seq2seq":
+        return False
+    chosen = config.train.predict_with_generate
+    return bool(chosen) if chosen is not None else is_rouge_metric(config.search.metric)
+
+
+def generation_args(config: Any) -> dict[str, Any]:
+    """``Seq2SeqTrainingArguments`` generation fields for a seq2seq config.
+
+    ``generation_max_length`` defaults to ``data.max_target_length``: for encoder-decoder
+    models ``max_length`` counts generated tokens, so evaluation stays as short as the targets.
+    """
+    t = config.train
+    return {
+        "predict_with_generate": generates_for_eval(config),
+        "generation_max_length": t.generation_max_length or config.data.max_target_length,
+        "generation_num_beams": t.generation_num_beams,
+    }
+
+
+def check_generation(config: Any) -> None:
+    """Raise :class:`RunnerError` when a ROUGE objective is asked for without generation."""
+    if config.task == "seq2seq" and is_rouge_metric(config.search.metric) and config.train.predict_with_generate is False:
+        raise RunnerError(
+            f"search.metric {config.search.metric} scores generated text, but train.predict_with_generate is false; "
+            "set it to true (or leave it unset), or use search.metric eval_loss"
+        )
+
+
+def decode_targets(label_ids: Any, tokenizer: Any) -> list[str]:
+    """Label id rows (IGNORE_INDEX padding allowed) back to text, special tokens dropped."""
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    rows = [[pad if int(i) < 0 else int(i) for i in row] for row in label_ids]
+    return [t.strip() for t in tokenizer.batch_decode(rows, skip_special_tokens=True)]
+
+
+def make_rouge_metrics(tokenizer: Any, mode: str = "words") -> Callable[[Any], dict[str, float]]:
+    """``compute_metrics`` for seq2seq: mean ROUGE-1/2/L F-measures of generated vs reference text.
+
+    ``mode`` is ``train.rouge_tokenizer`` (:mod:`hpscout.runner._rouge`); a reference
+    that tokenizes to nothing raises :class:`DataError` instead of scoring 0.
+    """
+    split = rouge_tokenizer(mode, tokenizer)
+    scorer = rouge_scorer_for(split)
 
     def compute(eval_pred: Any) -> dict[str, float]:
         preds, labels = eval_pred.predictions, eval_pred.label_ids
         if isinstance(preds, (tuple, list)):
             preds = preds[0]
-        preds = np.where(np.asarray(preds) < 0, pad, preds)
-        labels = np.where(np.asarray(labels) < 0, pad, labels)
-        pred_text = tokenizer.batch_decode(preds, skip_special_tokens=True)
-        ref_text = tokenizer.batch_decode(labels, skip_special_tokens=True)
-        totals = {"rouge1": 0.0, "rouge2": 0.0, "rougeL": 0.0}
+        pred_text = decode_targets(np.asarray(preds), tokenizer)
+        ref_text = decode_targets(np.asarray(labels), tokenizer)
+        check_references(ref_text, split)
+        totals = dict.fromkeys(ROUGE_TYPES, 0.0)
         for p, r in zip(pred_text, ref_text, strict=True):
-            scores = scorer.score(r.strip(), p.strip())
+            scores = scorer.score(r, p)
             for key in totals:
                 totals[key] += scores[key].fmeasure
         n = max(len(pred_text), 1)

@@ -39,9 +39,10 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
     """
     if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1):
         raise RunnerError(f"fraction must be in (0, 1], but got {fraction!r}")
-    from hpscout.runner._tasks import check_metric
+    from hpscout.runner._tasks import check_generation, check_metric
 
     check_metric(config.task, config.search.metric)
+    check_generation(config)
     if config.task == "torch":
         from hpscout.runner._torch import load_factory
 
