@@ -67,25 +67,44 @@ for _name in _COMMAND_MODULES:
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
     from hpscout._signals import Terminated
+    from hpscout.cli._common import interrupt_note
 
     what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted (Ctrl-C)", 130)
-    typer.echo(f"{what}: the running trial was re-queued and files are flushed; run the same command to resume", err=True)
+    typer.echo(f"{what}: {interrupt_note()}", err=True)
     return code
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line naming the path and the reason of a read or write the system refused."""
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"cannot write or read {path}: {exc.strerror or exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
     from hpscout._signals import install_sigterm_handler
 
+    from hpscout._secrets import mask_secrets
+    from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, on_interrupt, setup_logging
+
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
     install_sigterm_handler()
+    setup_logging()
+    on_interrupt(DEFAULT_INTERRUPT_NOTE)
     try:
         rc = app(args=argv, prog_name="hpscout", standalone_mode=False)
     except HpscoutError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {mask_secrets(str(exc))}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # a folder or file the system refused (read-only, missing parent, /proc, full disk):
+        # the user's to fix, so one line naming the path and exit 2, like any user error
+        if debug or exc.filename is None:
+            raise
+        typer.echo(f"error: {mask_secrets(_os_error_message(exc))}", err=True)
+        return 2
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
     except typer.Exit as exc:

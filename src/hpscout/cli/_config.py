@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -26,6 +26,7 @@ def validate(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -
     from hpscout.config import config_to_dict
 
     cfg = load(config, set_)
+    _check_outputs(cfg)
     for key in ("train", "eval"):
         path = getattr(cfg.data, key)
         if path and "://" not in path and not Path(path).exists():
@@ -39,6 +40,15 @@ def validate(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -
         f"with rungs {', '.join(f'{f:g}' for f in cfg.scout.fidelities)}, {n_space} searched parameters, "
         f"outputs in {cfg.run_dir})"
     )
+
+
+def _check_outputs(cfg: Any) -> None:
+    """output_dir takes files (or can be created) and the study storage answers; nothing is created."""
+    from hpscout.search import check_storage
+    from hpscout.store import check_writable
+
+    check_writable(cfg.run_dir)
+    check_storage(cfg)
 
 
 def init(

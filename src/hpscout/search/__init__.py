@@ -34,6 +34,7 @@ from hpscout.search._space import (
 from hpscout.search._storage import (
     DEFAULT_STORAGE_FILE,
     HeartbeatJournalStorage,
+    check_storage,
     default_storage_path,
     mask_url,
     resolve_storage,
@@ -82,6 +83,7 @@ __all__ = [
     "default_storage_path",
     "format_table",
     "fraction_step",
+    "check_storage",
     "gpu_count",
     "grid_cells",
     "grid_values",
