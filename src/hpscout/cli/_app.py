@@ -8,7 +8,9 @@ so ``hpscout --help`` stays fast and never imports torch.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import re
 import sys
 
 import typer
@@ -63,6 +65,24 @@ for _name in _COMMAND_MODULES:
             raise
         continue
     _module.register(app)
+
+
+def verbatim_examples(doc: str) -> str:
+    """Mark each paragraph that starts with ``Example:`` / ``Examples:`` verbatim (click's ``\\b``),
+    so ``--help`` prints the example commands line by line instead of re-wrapping them."""
+    lines = doc.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        starts_paragraph = i == 0 or not lines[i - 1].strip()
+        if re.fullmatch(r"\s*Examples?:\s*", line) and starts_paragraph:
+            out.append(line[: len(line) - len(line.lstrip())] + "\b")
+        out.append(line)
+    return "\n".join(out)
+
+
+for _info in app.registered_commands:
+    if _info.help is None and _info.callback is not None and _info.callback.__doc__:
+        _info.help = verbatim_examples(inspect.getdoc(_info.callback) or "")
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:

@@ -49,7 +49,7 @@ def search(
     Examples:
         hpscout search sst2.yaml --trials 30
         hpscout search sst2.yaml --workers 4 --storage postgresql://user@db-host/hpscout
-        HPSCOUT_STORAGE=postgresql://user:pw@db-host/hpscout hpscout search sst2.yaml --storage env:HPSCOUT_STORAGE
+        hpscout search sst2.yaml --storage env:HPSCOUT_STORAGE   # the URL is in $HPSCOUT_STORAGE
     """
     from hpscout.search import mask_url, run_search, storage_url, storage_warnings
     from hpscout.store import check_writable
