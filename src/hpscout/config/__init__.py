@@ -2,6 +2,7 @@
 
 from hpscout.config._load import (
     apply_updates,
+    BUILTIN_PREFIX,
     builtin_path,
     config_from_dict,
     config_to_dict,
@@ -50,6 +51,7 @@ __all__ = [
     "TrainConfig",
     "TransferConfig",
     "apply_updates",
+    "BUILTIN_PREFIX",
     "builtin_path",
     "config_from_dict",
     "config_to_dict",

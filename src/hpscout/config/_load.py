@@ -29,6 +29,7 @@ __all__ = [
     "parse_overrides",
     "flatten",
     "builtin_path",
+    "BUILTIN_PREFIX",
 ]
 
 
