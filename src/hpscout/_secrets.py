@@ -10,7 +10,9 @@ secrets work as they do elsewhere:
   ``storage`` or as ``--storage``, which then keeps the URL out of ``ps`` listings).
 
 A URL whose password is the mask ``***`` (read back from a config hpscout wrote) connects
-without a password, so libpq falls back to ``PGPASSWORD`` / ``~/.pgpass``.
+with the password this process masked, if it masked that URL itself (``hpscout run`` reads
+back its own run folder), else without one, so libpq falls back to ``PGPASSWORD`` /
+``~/.pgpass``. The password stays in memory only.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ ENV_PREFIX = "env:"
 _PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^\s:/@]*:)([^\s]*)@")
 
 
+#: masked URL -> the URL with its password, for URLs this process masked (memory only)
+_UNMASKED: dict[str, str] = {}
+
+
 def mask_url(url: str) -> str:
     """The URL with its password replaced by ``***`` (for files, messages and logs).
 
@@ -40,7 +46,10 @@ def mask_url(url: str) -> str:
         >>> mask_url("env:HPSCOUT_STORAGE")
         'env:HPSCOUT_STORAGE'
     """
-    return _PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
+    masked = _PASSWORD.sub(lambda m: f"{m.group(1)}{MASK}@", url)
+    if masked != url and f":{MASK}@" not in url:
+        _UNMASKED[masked] = url
+    return masked
 
 
 def mask_secrets(text: str) -> str:
@@ -68,5 +77,7 @@ def resolve_secret_url(value: str, *, what: str = "storage") -> str:
                 f"e.g. export {name or 'HPSCOUT_STORAGE'}=postgresql://user@host/db"
             )
         value = url
-    # a password hpscout masked earlier means "none given": libpq then reads PGPASSWORD / ~/.pgpass
-    return value.replace(f":{MASK}@", "@", 1) if f":{MASK}@" in value else value
+    if f":{MASK}@" not in value:
+        return value
+    # a masked password: the one this process masked, else none (libpq then reads PGPASSWORD / ~/.pgpass)
+    return _UNMASKED.get(value) or value.replace(f":{MASK}@", "@", 1)

@@ -206,3 +206,19 @@ def minilm_sst2_config(*, name: str, rows: int, max_length: int, **train: Any) -
             "search": {"metric": "eval_accuracy", "direction": "maximize"},
         }
     )
+
+
+def interrupted_digits_factory(config: Any, info: Any) -> Any:
+    """:func:`digits_factory` whose second training step is cut by Ctrl-C (a KeyboardInterrupt)."""
+    task = digits_factory(config, info)
+    calls = {"n": 0}
+    loss_fn = task.loss_fn
+
+    def interrupting_loss(model: Any, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return loss_fn(model, batch)
+
+    task.loss_fn = interrupting_loss
+    return task

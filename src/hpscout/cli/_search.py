@@ -109,7 +109,10 @@ def worker(
     )
     # parallel workers must not share a sampler seed, or their random start-up trials coincide
     offset = (os.getpid() % 100_000) + 1
-    n = run_worker(cfg, storage=storage, trials=trials, objective=objective, progress=progress, seed_offset=offset)
+    try:
+        n = run_worker(cfg, storage=storage, trials=trials, objective=objective, progress=progress, seed_offset=offset)
+    finally:
+        progress.close()
     typer.echo(f"worker done: ran {n} trials on study '{cfg.name}' in {mask_url(storage_url(cfg, storage))}")
 
 

@@ -27,6 +27,7 @@ def train(
     force: Annotated[
         bool, typer.Option("--force", help="Train into an --out folder that already holds a result.json, replacing it.")
     ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Train once with the config's train settings; write OUT/result.json, history.csv and tb/.
 
@@ -42,7 +43,7 @@ def train(
         hpscout train my.yaml --out runs/my/trials/lr-check --json
     """
     from hpscout._errors import RunnerError
-    from hpscout.runner import RESULT_FILE, run_trial, validate_trial_config
+    from hpscout.runner import RESULT_FILE, TrainProgress, run_trial, validate_trial_config
     from hpscout.store import RunLayout, check_writable
 
     if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= 1):
@@ -68,7 +69,8 @@ def train(
         "run the same command to train it again from the start"
     )
     info(f"training {cfg.name} ({cfg.task}, {cfg.train.method}) on fraction {used:g} -> {out_dir}")
-    result = run_trial(cfg, out_dir=out_dir, fraction=fraction)
+    with TrainProgress(metric=cfg.search.metric, live=None if not quiet else False) as progress:
+        result = run_trial(cfg, out_dir=out_dir, fraction=fraction, reporter=None if quiet else progress)
     if as_json:
         echo_json({"result": str(path), **result.to_dict(), "history": len(result.history)})
         return

@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, RunnerError
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
+from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
 from hpscout.runner._callbacks import write_history_csv
 
 __all__ = ["CommandRunner", "command_argv", "command_env", "hyperparameter_name"]
@@ -216,6 +216,7 @@ class CommandRunner(Runner):
 
         stdout_path, stderr_path = out_dir / "stdout.log", out_dir / "stderr.log"
         tail = _MetricsTail(metrics_path)
+        on_step = step_hook(reporter)
         lines: list[dict[str, Any]] = []
         status, message = TrialStatus.COMPLETE, None
         diverged_step = None
@@ -234,6 +235,8 @@ class CommandRunner(Runner):
                     for line in new:
                         lines.append(line)
                         step = int(line.get("step", len(lines)))
+                        if isinstance(line.get("loss"), (int, float)):
+                            on_step(step, None, float(line["loss"]))
                         bad = [k for k in (metric, "loss") if isinstance(line.get(k), (int, float)) and not math.isfinite(line[k])]
                         if bad:
                             status, diverged_step = TrialStatus.DIVERGED, step

@@ -263,7 +263,7 @@ def resolve_storage(config: ExperimentConfig, url: str | None = None) -> BaseSto
         ) from exc
     except Exception as exc:
         if _is_sqlalchemy_error(exc) or isinstance(exc, (ValueError, OSError)):
-            raise StorageError(f"cannot open storage {mask_url(target)}: {_short(exc)}") from exc
+            raise StorageError(f"cannot open storage {mask_url(target)}: {_short(exc)}{_password_hint(exc)}") from exc
         raise
 
 
@@ -304,9 +304,18 @@ def check_storage(config: ExperimentConfig, url: str | None = None, *, timeout: 
         raise StorageError(f"cannot open storage {shown}: a database driver is missing ({exc})") from exc
     except Exception as exc:
         if _is_sqlalchemy_error(exc) or isinstance(exc, (ValueError, OSError)):
-            raise StorageError(f"cannot reach storage {shown}: {mask_url(_short(exc))}") from exc
+            raise StorageError(f"cannot reach storage {shown}: {mask_url(_short(exc))}{_password_hint(exc)}") from exc
         raise
     return shown
+
+
+def _password_hint(exc: BaseException) -> str:
+    if "password" not in str(exc).lower():
+        return ""
+    return (
+        "; hpscout keeps no password with a run: give it to libpq with PGPASSWORD or ~/.pgpass, "
+        "or put the whole URL in an environment variable and use storage env:NAME"
+    )
 
 
 def _short(exc: BaseException) -> str:
