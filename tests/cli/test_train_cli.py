@@ -218,4 +218,4 @@ def test_train_progress_bar_on_a_terminal(tmp_path):
             progress.on_step(step, 4, 0.5 if step % 2 == 0 else None)
         progress.report(0.75, 4)
     text = stream.getvalue()
-    assert "4/4" in text and "loss 0.5" in text and "eval_accuracy 0.75" in text
+    assert "[train] step 4/4" in text and "loss 0.5" in text and "eval_accuracy 0.75" in text

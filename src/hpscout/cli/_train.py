@@ -54,7 +54,7 @@ def train(
     out_dir = out or RunLayout.of(cfg).trial_dir(f"train-{datetime.now():%Y%m%d-%H%M%S}")
     if out_dir.exists() and not out_dir.is_dir():
         raise RunnerError(f"--out must be a folder, but {out_dir} is a file")
-    check_writable(out_dir, what="--out" if out is not None else "the trial folder")
+    check_writable(out_dir, what="--out") if out is not None else check_writable(cfg.run_dir)
     path = out_dir / RESULT_FILE
     earlier = path.exists()
     if earlier and not force:

@@ -143,19 +143,20 @@ class Progress:
     def _draw(self, n_counted: int, status: str) -> None:
         if self._bar is None:
             from rich.console import Console
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.table import Column
 
             self._bar = Progress(
-                TextColumn("[search]"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("finished {task.fields[status]}"),
+                TextColumn("[search] {task.fields[count]} finished", markup=False),
+                BarColumn(bar_width=20),
+                TextColumn("{task.fields[status]}", markup=False, table_column=Column(no_wrap=False, overflow="fold")),
                 console=Console(file=self.stream),
                 transient=False,
             )
             self._bar.start()
-            self._task = self._bar.add_task("search", total=self.budget, status="")
-        self._bar.update(self._task, completed=n_counted, status=status)
+            self._task = self._bar.add_task("search", total=self.budget, count="", status="")
+        count = f"{n_counted}/{'?' if self.budget is None else self.budget}"
+        self._bar.update(self._task, completed=n_counted, count=count, status=status)
 
     def eta(self, n_counted: int) -> float | None:
         elapsed = time.monotonic() - self._start
