@@ -102,9 +102,8 @@ def _os_error_message(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
-    from hpscout._signals import install_sigterm_handler
-
     from hpscout._secrets import mask_secrets
+    from hpscout._signals import install_sigterm_handler
     from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, on_interrupt, setup_logging
 
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"

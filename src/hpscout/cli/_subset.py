@@ -94,10 +94,9 @@ def subset(
     """
     from hpscout._errors import DataError
     from hpscout._io import atomic_write_json
+    from hpscout.config import BUILTIN_PREFIX, builtin_path
     from hpscout.data import format_report, representativeness, subsets_from_file
     from hpscout.store import check_writable
-
-    from hpscout.config import BUILTIN_PREFIX, builtin_path
 
     source = str(builtin_path(data)) if data.startswith(BUILTIN_PREFIX) else data
     fracs = _parse_fractions(fractions)

@@ -1,8 +1,8 @@
 """Typed, validated experiment config: one place that knows every key."""
 
 from hpscout.config._load import (
-    apply_updates,
     BUILTIN_PREFIX,
+    apply_updates,
     builtin_path,
     config_from_dict,
     config_to_dict,

@@ -103,7 +103,8 @@ def class_warnings(data: Any, subset_set: SubsetSet, column: str) -> list[str]:
     for c, label in enumerate(strata.labels):
         if base[c] == 0:
             continue
-        absent, kept = [], []
+        absent: list[tuple[Any, int]] = []
+        kept: list[tuple[Any, int]] = []
         for s in subset_set:
             if s.fraction * base[c] >= 1:
                 continue

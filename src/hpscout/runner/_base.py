@@ -8,10 +8,10 @@ from __future__ import annotations
 import abc
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, Protocol
 
 __all__ = [
