@@ -47,13 +47,17 @@ def echo_json(obj: Any) -> None:
 
 
 def warn(message: str) -> None:
-    """Print a warning on stderr."""
-    typer.echo(f"warning: {message}", err=True)
+    """Print a warning on stderr (URL passwords masked)."""
+    from hpscout._secrets import mask_secrets
+
+    typer.echo(f"warning: {mask_secrets(message)}", err=True)
 
 
 def info(message: str) -> None:
-    """Print progress on stderr so stdout stays clean for tables and JSON."""
-    print(message, file=sys.stderr, flush=True)
+    """Print progress on stderr so stdout stays clean for tables and JSON (URL passwords masked)."""
+    from hpscout._secrets import mask_secrets
+
+    print(mask_secrets(message), file=sys.stderr, flush=True)
 
 
 DEFAULT_INTERRUPT_NOTE = "stopped; every file written so far is complete (hpscout writes atomically)"
