@@ -37,6 +37,7 @@ __all__ = ["PreparedData", "check_data", "class_column", "prepare_data", "subset
 
 _LENGTH_BUCKETS = 4
 _log = logging.getLogger("hpscout.data")
+_WARNED: set[tuple[str, float, str]] = set()
 
 
 @dataclass(frozen=True, eq=False)
@@ -346,7 +347,9 @@ def check_data(config: ExperimentConfig, fraction: float | None = None) -> Prepa
         pool = prepare_data(config, 1.0).train_indices  # every training row (held-out eval rows are not)
         seen = set(np.unique(classes.codes[prepared.train_indices]).tolist())
         lacking = [classes.labels[c] for c in np.unique(classes.codes[pool]).tolist() if c not in seen]
-        if lacking:
+        key = (train_path, prepared.fraction, column)
+        if lacking and key not in _WARNED:  # once per process: every trial of a search checks its data
+            _WARNED.add(key)
             _log.warning(
                 "the train subset at fraction %g (%d rows) lacks the classes %s of %s: they are too small to "
                 "appear at this fraction",
