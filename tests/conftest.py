@@ -1,4 +1,6 @@
-"""Shared fixtures: a real PostgreSQL server, the shared data folder, a tiny config."""
+"""Shared fixtures: a real PostgreSQL server, the YAHPO surrogates, and the guard that keeps tests
+inside the repository (tests/_reads.py: any test that opens a file outside it and its temp
+folders fails)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,11 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
+#: the YAHPO Gym surrogates (too large for the repository): HPSCOUT_YAHPO_DATA, else ../shared/data/yahpo
+YAHPO_DATA = Path(os.environ.get("HPSCOUT_YAHPO_DATA") or REPO.parent / "shared" / "data" / "yahpo")
+os.environ.setdefault("HPSCOUT_YAHPO_DATA", str(YAHPO_DATA))  # the read guard allows this folder
+
+from _reads import only_repository_reads  # noqa: E402,F401 - the autouse guard fixture
 
 # Keep tests offline and quiet.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -36,11 +42,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 @pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """../shared/data beside the repo (SST-2, alpaca demo, YAHPO)."""
-    if not SHARED_DATA.exists():
-        pytest.skip(f"shared data folder {SHARED_DATA} is absent")
-    return SHARED_DATA
+def yahpo_data() -> Path:
+    """The YAHPO Gym surrogate folders (lcbench/, rbv2_xgboost/), for the search-efficiency benchmark."""
+    if not YAHPO_DATA.is_dir():
+        pytest.skip(
+            f"the YAHPO Gym surrogates are not in the repository: get lcbench/ and rbv2_xgboost/ "
+            f"from https://github.com/slds-lmu/yahpo_data (Apache-2.0) and set HPSCOUT_YAHPO_DATA to their "
+            f"folder (looked in {YAHPO_DATA})"
+        )
+    return YAHPO_DATA
 
 
 @pytest.fixture(scope="session")

@@ -134,9 +134,9 @@ def _bench_python() -> str | None:
     [("rbv2_xgboost", "16", "retrain"), ("lcbench", "3945", "continue")],
 )
 def test_harness_writes_regret_curves(
-    shared_data: Path, tmp_path: Path, scenario: str, instance: str, cost: str
+    yahpo_data: Path, tmp_path: Path, scenario: str, instance: str, cost: str
 ):
-    data = shared_data / "yahpo"
+    data = yahpo_data
     if not (data / scenario / "model.onnx").is_file():
         pytest.skip(f"YAHPO scenario {scenario} is absent from {data}")
     py = _bench_python()

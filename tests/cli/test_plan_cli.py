@@ -31,7 +31,9 @@ def test_schedule_polynomial_lets_lr_end_zero_through(capsys):
 def test_schedule_linear_and_json_every_step(capsys):
     assert main(["schedule", "--type", "linear", "--lr", "5e-5", "--total-steps", "1000", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out) == {"steps", "lr"}
+    # the curve, and what makes it: the schedule's name and every parameter in effect
+    assert set(out) == {"schedule", "peak_lr", "total_steps", "warmup_steps", "warmup_ratio", "params", "notes", "steps", "lr"}
+    assert out["schedule"] == "linear" and out["peak_lr"] == 5e-5 and out["total_steps"] == 1000
     assert out["steps"] == list(range(1001)) and out["lr"][250] == pytest.approx(3.75e-5)
 
 

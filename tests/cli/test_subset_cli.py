@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from hpscout.cli import main
+from hpscout.config import builtin_path
+from hpscout.data import file_sha256
 
 pytest.importorskip("datasets")
 
@@ -118,14 +120,11 @@ def test_missing_value_and_missing_file_exit_2(tmp_path, capsys):
     assert "does not exist" in capsys.readouterr().err
 
 
-def test_sst2_cli(shared_data, tmp_path, capsys):
-    src = shared_data / "sst2" / "train.tsv"
-    if not src.exists():
-        pytest.skip(f"{src} is absent")
+def test_sst2_cli_takes_builtin_paths(tmp_path, capsys):
     rc = main(
         [
             "subset",
-            str(src),
+            "builtin:sst2/train.tsv",  # as configs take it
             "--fractions",
             "0.01,0.02,0.05,0.1",
             "--stratify",
@@ -137,6 +136,13 @@ def test_sst2_cli(shared_data, tmp_path, capsys):
     )
     assert rc == 0
     out = capsys.readouterr().out
-    assert "67349 rows" in out and "fraction 0.01: 673 rows" in out and "sentence chars" in out
+    assert "20000 rows" in out and "fraction 0.01: 200 rows" in out and "sentence chars" in out
     manifest = json.loads((tmp_path / "subsets.json").read_text())
-    assert manifest["source"]["sha256"] == "c75796b01672b41c38cd4b35f4ff1ade88ca79b7577f3926e01ff69739d85ec9"
+    assert manifest["source"]["path"].endswith("templates/data/sst2/train.tsv")
+    assert manifest["source"]["sha256"] == file_sha256(builtin_path("builtin:sst2/train.tsv"))
+
+
+def test_unknown_builtin_names_the_available_ones(tmp_path, capsys):
+    assert main(["subset", "builtin:sst2/nope.tsv", "--fractions", "0.5", "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert "unknown builtin data 'builtin:sst2/nope.tsv'" in err and "builtin:sst2/train.tsv" in err

@@ -8,6 +8,7 @@ import json
 import pytest
 
 from hpscout import DataError
+from hpscout.config import builtin_path
 from hpscout.data import data_format, file_sha256, load_table, source_sha256
 
 datasets = pytest.importorskip("datasets")
@@ -132,20 +133,15 @@ def test_file_sha256_file_and_folder(tmp_path):
         file_sha256(tmp_path / "missing")
 
 
-def test_sst2_row_counts_and_int_labels(shared_data):
-    sst2 = shared_data / "sst2"
-    if not (sst2 / "train.tsv").exists():
-        pytest.skip(f"{sst2} is absent")
-    train, dev = load_table(sst2 / "train.tsv"), load_table(sst2 / "dev.tsv")
-    assert train.num_rows == 67349 and dev.num_rows == 872
+def test_sst2_row_counts_and_int_labels():
+    train, dev = load_table(builtin_path("builtin:sst2/train.tsv")), load_table(builtin_path("builtin:sst2/dev.tsv"))
+    assert train.num_rows == 20000 and dev.num_rows == 872  # a 20k-row sample of train; the full dev set
     assert train.column_names == ["sentence", "label"]
     assert train.features["label"].dtype == "int64" and set(dev["label"][:]) == {0, 1}
-    assert file_sha256(sst2 / "dev.tsv") == "f7271f7a919ea884ca8563e13ed03028aa44296d1f738c003af3142b9a2188f8"
+    # the embedded dev set is byte for byte GLUE's SST-2 dev.tsv
+    assert file_sha256(builtin_path("builtin:sst2/dev.tsv")) == "f7271f7a919ea884ca8563e13ed03028aa44296d1f738c003af3142b9a2188f8"
 
 
-def test_alpaca_demo_json(shared_data):
-    p = shared_data / "alpaca_en_demo" / "alpaca_en_demo.json"
-    if not p.exists():
-        pytest.skip(f"{p} is absent")
-    ds = load_table(p)
+def test_alpaca_demo_json():
+    ds = load_table(builtin_path("builtin:alpaca/alpaca_en_demo.json"))
     assert ds.num_rows == 999 and {"instruction", "input", "output"} <= set(ds.column_names)

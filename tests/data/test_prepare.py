@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hpscout import DataError
-from hpscout.config import config_from_dict
+from hpscout.config import builtin_path, config_from_dict
 from hpscout.data import clear_cache, load_table, prepare_data, subset_fractions, subset_size
 
 pytest.importorskip("datasets")
@@ -192,10 +192,8 @@ def test_bad_fraction(tmp_path, fraction):
         prepare_data(make_config(train), fraction)
 
 
-def test_causal_lm_on_alpaca_with_length_buckets(shared_data):
-    path = shared_data / "alpaca_en_demo" / "alpaca_en_demo.json"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
+def test_causal_lm_on_alpaca_with_length_buckets():
+    path = builtin_path("builtin:alpaca/alpaca_en_demo.json")
     cfg = config_from_dict(
         {
             "name": "alpaca",

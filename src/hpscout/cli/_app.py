@@ -8,7 +8,9 @@ so ``hpscout --help`` stays fast and never imports torch.
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
+import re
 import sys
 
 import typer
@@ -65,27 +67,63 @@ for _name in _COMMAND_MODULES:
     _module.register(app)
 
 
+def verbatim_examples(doc: str) -> str:
+    """Mark each paragraph that starts with ``Example:`` / ``Examples:`` verbatim (click's ``\\b``),
+    so ``--help`` prints the example commands line by line instead of re-wrapping them."""
+    lines = doc.splitlines()
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        starts_paragraph = i == 0 or not lines[i - 1].strip()
+        if re.fullmatch(r"\s*Examples?:\s*", line) and starts_paragraph:
+            out.append(line[: len(line) - len(line.lstrip())] + "\b")
+        out.append(line)
+    return "\n".join(out)
+
+
+for _info in app.registered_commands:
+    if _info.help is None and _info.callback is not None and _info.callback.__doc__:
+        _info.help = verbatim_examples(inspect.getdoc(_info.callback) or "")
+
+
 def _interrupted(exc: KeyboardInterrupt) -> int:
     from hpscout._signals import Terminated
+    from hpscout.cli._common import interrupt_note
 
     what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted (Ctrl-C)", 130)
-    typer.echo(f"{what}: the running trial was re-queued and files are flushed; run the same command to resume", err=True)
+    typer.echo(f"{what}: {interrupt_note()}", err=True)
     return code
+
+
+def _os_error_message(exc: OSError) -> str:
+    """One line naming the path and the reason of a read or write the system refused."""
+    path = exc.filename if exc.filename2 is None else f"{exc.filename} -> {exc.filename2}"
+    return f"cannot write or read {path}: {exc.strerror or exc}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
+    from hpscout._secrets import mask_secrets
     from hpscout._signals import install_sigterm_handler
+    from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, on_interrupt, setup_logging
 
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
     install_sigterm_handler()
+    setup_logging()
+    on_interrupt(DEFAULT_INTERRUPT_NOTE)
     try:
         rc = app(args=argv, prog_name="hpscout", standalone_mode=False)
     except HpscoutError as exc:
         if debug:
             raise
-        typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"error: {mask_secrets(str(exc))}", err=True)
         return exc.exit_code
+    except OSError as exc:
+        # a folder or file the system refused (read-only, missing parent, /proc, full disk):
+        # the user's to fix, so one line naming the path and exit 2, like any user error
+        if debug or exc.filename is None:
+            raise
+        typer.echo(f"error: {mask_secrets(_os_error_message(exc))}", err=True)
+        return 2
     except KeyboardInterrupt as exc:
         return _interrupted(exc)
     except typer.Exit as exc:

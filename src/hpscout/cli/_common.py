@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -20,7 +21,15 @@ SetOpt = Annotated[
 ]
 StorageOpt = Annotated[
     str | None,
-    typer.Option("--storage", help="Optuna storage URL (e.g. postgresql://user:pw@host/db). Default: a local file under the run folder."),
+    typer.Option(
+        "--storage",
+        help=(
+            "Optuna storage URL (e.g. postgresql://user@host/db, password from PGPASSWORD or ~/.pgpass), "
+            "or env:NAME to read the URL from the environment variable NAME (keeps it out of ps). "
+            "Default: a local file under the run folder."
+        ),
+        show_default=False,
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
@@ -52,10 +61,53 @@ def echo_json(obj: Any) -> None:
 
 
 def warn(message: str) -> None:
-    """Print a warning on stderr."""
-    typer.echo(f"warning: {message}", err=True)
+    """Print a warning on stderr (URL passwords masked)."""
+    from hpscout._secrets import mask_secrets
+
+    typer.echo(f"warning: {mask_secrets(message)}", err=True)
 
 
 def info(message: str) -> None:
-    """Print progress on stderr so stdout stays clean for tables and JSON."""
-    print(message, file=sys.stderr, flush=True)
+    """Print progress on stderr so stdout stays clean for tables and JSON (URL passwords masked)."""
+    from hpscout._secrets import mask_secrets
+
+    print(mask_secrets(message), file=sys.stderr, flush=True)
+
+
+DEFAULT_INTERRUPT_NOTE = "stopped; every file written so far is complete (hpscout writes atomically)"
+_interrupt_note = [DEFAULT_INTERRUPT_NOTE]
+
+
+def on_interrupt(note: str) -> None:
+    """Set what the Ctrl-C / SIGTERM message says happened, for the command that is running."""
+    _interrupt_note[0] = note
+
+
+def interrupt_note() -> str:
+    """What the Ctrl-C / SIGTERM message says happened (see :func:`on_interrupt`)."""
+    return _interrupt_note[0]
+
+
+#: Ctrl-C in a command that runs a study (search, worker, run)
+STUDY_INTERRUPT_NOTE = "the running trial was re-queued and files are flushed; run the same command to resume"
+
+
+class _StderrHandler(logging.Handler):
+    """``warning: ...`` on the stderr of the moment (tests swap it), URL passwords masked."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from hpscout._secrets import mask_secrets
+
+        try:
+            print(f"{record.levelname.lower()}: {mask_secrets(record.getMessage())}", file=sys.stderr, flush=True)
+        except Exception:  # noqa: BLE001 - logging's own contract: report, never raise
+            self.handleError(record)
+
+
+def setup_logging() -> None:
+    """What the library logs under ``hpscout`` (warnings about the data, ...) goes to stderr."""
+    logger = logging.getLogger("hpscout")
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        logger.addHandler(_StderrHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False

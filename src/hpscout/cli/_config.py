@@ -26,6 +26,7 @@ def validate(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -
     from hpscout.config import config_to_dict
 
     cfg = load(config, set_)
+    _check_outputs(cfg)
     for key in ("train", "eval"):
         path = getattr(cfg.data, key)
         if path and "://" not in path and not Path(path).exists():
@@ -81,6 +82,15 @@ def ladder_lines(cfg: Any, source: Path) -> list[str]:
     if pre.get("advice"):
         lines.append(f"preflight: {pre['advice']}")
     return lines
+
+
+def _check_outputs(cfg: Any) -> None:
+    """output_dir takes files (or can be created) and the study storage answers; nothing is created."""
+    from hpscout.search import check_storage
+    from hpscout.store import check_writable
+
+    check_writable(cfg.run_dir)
+    check_storage(cfg)
 
 
 def init(

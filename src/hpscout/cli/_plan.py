@@ -199,9 +199,15 @@ def schedule(
     if json_:
         steps = steps_at if steps_at is not None else list(range(total_steps + 1))
         if single:
-            echo_json({"steps": steps, "lr": [curves[0].lr_at(s) for s in steps]})
+            echo_json({**_describe(curves[0]), "steps": steps, "lr": [curves[0].lr_at(s) for s in steps]})
         else:
-            echo_json({"steps": steps, "lr": {c.label: [c.lr_at(s) for s in steps] for c in curves}})
+            echo_json(
+                {
+                    "schedules": [{"label": c.label, **_describe(c)} for c in curves],
+                    "steps": steps,
+                    "lr": {c.label: [c.lr_at(s) for s in steps] for c in curves},
+                }
+            )
     elif single:
         for s in show:
             typer.echo(f"{s}  {curves[0].lr_at(s):.4e}")
@@ -210,6 +216,20 @@ def schedule(
     if plot is not None:
         plot_schedules(curves, plot)
         info(f"wrote {plot}")
+
+
+def _describe(curve: Any) -> dict[str, Any]:
+    """What makes a curve: its schedule name and every parameter in effect (defaults filled in)."""
+    d = curve.to_dict()
+    return {
+        "schedule": d["name"],
+        "peak_lr": d["lr"],
+        "total_steps": d["total_steps"],
+        "warmup_steps": d["warmup_steps"],
+        "warmup_ratio": d["warmup_ratio"],
+        "params": d["params"],
+        "notes": d["notes"],
+    }
 
 
 def _parse_float(text: str, flag: str) -> float:

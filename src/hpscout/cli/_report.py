@@ -38,7 +38,7 @@ def report(
 
     Examples:
         hpscout report runs/sst2-minilm-lora
-        hpscout report runs/sst2-minilm-lora --storage postgresql://user:pw@db-host/hpscout
+        hpscout report runs/sst2-minilm-lora --storage env:HPSCOUT_STORAGE
     """
     from hpscout.report import report_data, summary_text, trial_table_text, write_report
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from hpscout.cli._common import ConfigArg, SetOpt, StorageOpt, load
+from hpscout.cli._common import STUDY_INTERRUPT_NOTE, ConfigArg, SetOpt, StorageOpt, load, on_interrupt
 
 
 def run(
@@ -24,9 +24,14 @@ def run(
         hpscout run my.yaml --until search
         hpscout run my.yaml --only report
     """
+    from hpscout.search import storage_url
+    from hpscout.store import check_writable
     from hpscout.workflow import run_workflow
 
     cfg = load(config, set_)
+    check_writable(cfg.run_dir)  # before anything is written: a refused folder leaves nothing behind
+    storage_url(cfg, storage)  # an env:NAME storage must name a set variable
+    on_interrupt(STUDY_INTERRUPT_NOTE)
     res = run_workflow(cfg, storage=storage, until=until, only=only, force=force)
     typer.echo(f"run folder: {res.run_dir}  ({res.elapsed:.0f}s; ran: {', '.join(res.ran) or 'nothing'})")
     labels = {

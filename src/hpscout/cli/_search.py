@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hpscout.cli._common import (
+    STUDY_INTERRUPT_NOTE,
     ConfigArg,
     JsonOpt,
     SetOpt,
@@ -15,6 +16,7 @@ from hpscout.cli._common import (
     info,
     load,
     load_scouting,
+    on_interrupt,
     warn,
 )
 
@@ -47,14 +49,18 @@ def search(
 
     Examples:
         hpscout search sst2.yaml --trials 30
-        hpscout search sst2.yaml --workers 4 --storage postgresql://user:pw@db-host/hpscout
+        hpscout search sst2.yaml --workers 4 --storage postgresql://user@db-host/hpscout
+        hpscout search sst2.yaml --storage env:HPSCOUT_STORAGE   # the URL is in $HPSCOUT_STORAGE
     """
-    from hpscout.search import run_staged_search, storage_url, storage_warnings
+    from hpscout.search import mask_url, run_staged_search, storage_url, storage_warnings
+    from hpscout.store import check_writable
 
     cfg = load_scouting(config, set_, quiet=quiet)
+    check_writable(cfg.run_dir)
     n_workers = workers if workers is not None else cfg.search.workers
     for message in storage_warnings(cfg, storage, n_workers):
         warn(message)
+    on_interrupt(STUDY_INTERRUPT_NOTE)
     summary = run_staged_search(
         cfg, storage=storage, trials=trials, workers=workers, objective=objective, progress=not quiet,
         say=None if quiet else info,
@@ -73,7 +79,7 @@ def search(
     for path in summary.top_paths:
         typer.echo(f"  {path}")
     if not quiet:
-        info(f"browse it: optuna-dashboard {storage_url(cfg, storage)}")
+        info(f"browse it: optuna-dashboard {mask_url(storage_url(cfg, storage))}")
 
 
 def worker(
@@ -84,12 +90,14 @@ def worker(
     quiet: QuietOpt = False,
     objective: ObjectiveOpt = None,
 ) -> None:
-    """Join a running study (e.g. from another machine) and add trials until its budget is reached.
+    """Join a running study from this or another machine and add trials until its budget is reached.
 
     Use the same config as `hpscout search`; --trials sets the study's total budget.
+    Keep the password out of the command line (ps shows it): PGPASSWORD, ~/.pgpass or --storage env:NAME.
 
-    Example:
-        hpscout worker sst2.yaml --storage postgresql://user:pw@db-host/hpscout
+    Examples:
+        hpscout worker sst2.yaml --storage postgresql://user@db-host/hpscout
+        hpscout worker sst2.yaml --storage env:HPSCOUT_STORAGE
     """
     import os
 
@@ -98,13 +106,17 @@ def worker(
     cfg = load_scouting(config, set_, quiet=quiet)
     if storage is None and cfg.storage is None:
         warn(f"no --storage: joining the local study file {storage_url(cfg)} (other machines cannot reach it)")
+    on_interrupt(STUDY_INTERRUPT_NOTE)
     budget = budget_of(cfg, trials)
     progress = Progress(
         budget=budget, metric=cfg.search.metric, direction=cfg.search.direction, enabled=not quiet, timeout=cfg.search.timeout
     )
     # parallel workers must not share a sampler seed, or their random start-up trials coincide
     offset = (os.getpid() % 100_000) + 1
-    n = run_worker(cfg, storage=storage, trials=trials, objective=objective, progress=progress, seed_offset=offset)
+    try:
+        n = run_worker(cfg, storage=storage, trials=trials, objective=objective, progress=progress, seed_offset=offset)
+    finally:
+        progress.close()
     typer.echo(f"worker done: ran {n} trials on study '{cfg.name}' in {mask_url(storage_url(cfg, storage))}")
 
 

@@ -39,7 +39,9 @@ def subset(
     data: Annotated[
         str,
         typer.Argument(
-            help="CSV/TSV/JSON/JSONL/Parquet file, saved dataset folder or hub name.", show_default=False
+            help="CSV/TSV/JSON/JSONL/Parquet file, saved dataset folder, hub name, or builtin:sst2/train.tsv "
+            "(the example data shipped with hpscout, as in configs).",
+            show_default=False,
         ),
     ],
     fractions: Annotated[
@@ -87,22 +89,26 @@ def subset(
     within one row, keeps at least one row per stratum, and lies inside every larger subset.
 
     Example:
-        hpscout subset ../shared/data/sst2/train.tsv --fractions 0.01,0.02,0.05,0.1 --stratify label --seed 42 --out runs/sst2-subsets --report
-        hpscout subset alpaca_en_demo.json --fractions 0.1,0.5 --stratify length_bucket:output --out runs/alpaca-subsets
+        hpscout subset builtin:sst2/train.tsv --fractions 0.01,0.02,0.05,0.1 --stratify label --seed 42 --out runs/sst2-subsets --report
+        hpscout subset builtin:alpaca/alpaca_en_demo.json --fractions 0.1,0.5 --stratify length_bucket:output --out runs/alpaca-subsets
     """
     from hpscout._errors import DataError
     from hpscout._io import atomic_write_json
+    from hpscout.config import BUILTIN_PREFIX, builtin_path
     from hpscout.data import format_report, representativeness, subsets_from_file
+    from hpscout.store import check_writable
 
+    source = str(builtin_path(data)) if data.startswith(BUILTIN_PREFIX) else data
     fracs = _parse_fractions(fractions)
     if length_buckets < 1:
         raise DataError(f"--length-buckets must be >= 1, but got {length_buckets}")
     if out.exists() and not out.is_dir():
         raise DataError(f"--out must be a folder, but {out} is a file")
+    check_writable(out, what="--out")
     keys = _parse_stratify(stratify)
     info(f"drawing {len(fracs)} subsets of {data} (stratify {keys or 'none'}, seed {seed})")
     subsets, table = subsets_from_file(
-        data, fracs, stratify=keys, seed=seed, length_buckets=length_buckets, split=split
+        source, fracs, stratify=keys, seed=seed, length_buckets=length_buckets, split=split
     )
     rep = representativeness(table, subsets, text_column)
     manifest_path = subsets.save_manifest(out)

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, info, load
+from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, info, load, on_interrupt
 
 
 def train(
@@ -24,11 +24,17 @@ def train(
         typer.Option("--out", help="Trial folder; default <output_dir>/trials/train-<timestamp>.", show_default=False),
     ] = None,
     as_json: JsonOpt = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Train into an --out folder that already holds a result.json, replacing it.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
 ) -> None:
     """Train once with the config's train settings; write OUT/result.json, history.csv and tb/.
 
     Exits 0 whenever the trial ran, whatever its status (complete, pruned, diverged,
-    oom, failed); exits 2 on bad input (config, flags, metric name, factory, placeholders).
+    oom, failed inside training); exits 2 on bad input, before any model loads (config,
+    flags, metric name, factory, placeholders, data files, columns, encoding, one-class
+    labels, an unwritable or already used --out).
 
     Example:
 
@@ -37,21 +43,34 @@ def train(
         hpscout train my.yaml --out runs/my/trials/lr-check --json
     """
     from hpscout._errors import RunnerError
-    from hpscout.runner import run_trial, validate_trial_config
+    from hpscout.runner import RESULT_FILE, TrainProgress, run_trial, validate_trial_config
+    from hpscout.store import RunLayout, check_writable
 
     if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= 1):
         raise RunnerError(f"--fraction must be in (0, 1], but got {fraction}")
     cfg = load(config, set_)
     validate_trial_config(cfg, fraction)
-    from hpscout.store import RunLayout
 
     out_dir = out or RunLayout.of(cfg).trial_dir(f"train-{datetime.now():%Y%m%d-%H%M%S}")
     if out_dir.exists() and not out_dir.is_dir():
         raise RunnerError(f"--out must be a folder, but {out_dir} is a file")
+    check_writable(out_dir, what="--out") if out is not None else check_writable(cfg.run_dir)
+    path = out_dir / RESULT_FILE
+    earlier = path.exists()
+    if earlier and not force:
+        raise RunnerError(
+            f"{out_dir} already holds a result.json from an earlier trial; choose another --out, "
+            "or pass --force to train again and replace it"
+        )
     used = cfg.scout.fraction if fraction is None else fraction
+    left = f"the earlier result.json in {out_dir} is unchanged" if earlier else f"{out_dir} keeps the logs so far"
+    on_interrupt(
+        f"the trial stopped before it finished and wrote no result.json ({left}); "
+        "run the same command to train it again from the start"
+    )
     info(f"training {cfg.name} ({cfg.task}, {cfg.train.method}) on fraction {used:g} -> {out_dir}")
-    result = run_trial(cfg, out_dir=out_dir, fraction=fraction)
-    path = out_dir / "result.json"
+    with TrainProgress(metric=cfg.search.metric, live=None if not quiet else False) as progress:
+        result = run_trial(cfg, out_dir=out_dir, fraction=fraction, reporter=None if quiet else progress)
     if as_json:
         echo_json({"result": str(path), **result.to_dict(), "history": len(result.history)})
         return

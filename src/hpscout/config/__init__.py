@@ -1,6 +1,7 @@
 """Typed, validated experiment config: one place that knows every key."""
 
 from hpscout.config._load import (
+    BUILTIN_PREFIX,
     apply_updates,
     builtin_path,
     config_from_dict,
@@ -56,6 +57,7 @@ __all__ = [
     "TrainConfig",
     "TransferConfig",
     "apply_updates",
+    "BUILTIN_PREFIX",
     "builtin_path",
     "config_from_dict",
     "config_to_dict",

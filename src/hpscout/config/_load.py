@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from hpscout._errors import ConfigError
 from hpscout._io import atomic_write_text
+from hpscout._secrets import mask_url
 from hpscout.config._schema import CONFIG_VERSION, ExperimentConfig
 from hpscout.config._yaml import load_yaml_file, parse_scalar
 
@@ -28,6 +29,7 @@ __all__ = [
     "parse_overrides",
     "flatten",
     "builtin_path",
+    "BUILTIN_PREFIX",
 ]
 
 
@@ -45,21 +47,31 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
         raise ConfigError(f"{p} is empty; an experiment config needs at least 'name' and 'data.train'")
     if not isinstance(data, dict):
         raise ConfigError(f"{p} must hold a mapping of keys at the top level, but holds a {type(data).__name__}")
+    overrides = list(overrides)
     updates = parse_overrides(overrides)
+    given = {item.partition("=")[0].strip(): item for item in overrides}
     for key, value in updates.items():
-        _set_dotted(data, key, value, source=f"--set {key}")
+        _set_dotted(data, key, value, source=f"--set {given[key]}")
     _resolve_relative_paths(data, p.parent)
-    return config_from_dict(data, source=str(p), positions=positions)
+    return config_from_dict(data, source=str(p), positions=positions, overrides=given)
 
 
 def config_from_dict(
-    data: Mapping[str, Any], *, source: str = "<config>", positions: Mapping[str, int] | None = None
+    data: Mapping[str, Any],
+    *,
+    source: str = "<config>",
+    positions: Mapping[str, int] | None = None,
+    overrides: Mapping[str, str] | None = None,
 ) -> ExperimentConfig:
-    """Validate a plain mapping as an :class:`ExperimentConfig`, with errors that name the key."""
+    """Validate a plain mapping as an :class:`ExperimentConfig`, with errors that name the key.
+
+    ``overrides`` maps dotted keys set on the command line to their ``key=value`` text: an
+    error in such a key names that ``--set`` argument instead of a line of ``source``.
+    """
     try:
         return ExperimentConfig.model_validate(dict(data))
     except ValidationError as exc:
-        raise ConfigError(_format_validation_error(exc, source, positions or {})) from None
+        raise ConfigError(_format_validation_error(exc, source, positions or {}, overrides or {})) from None
 
 
 def parse_overrides(overrides: Iterable[str]) -> dict[str, Any]:
@@ -82,7 +94,7 @@ def apply_updates(config: ExperimentConfig, updates: Mapping[str, Any], *, sourc
     Example:
         >>> cfg2 = apply_updates(cfg, {"train.lora.r": 16})  # doctest: +SKIP
     """
-    data = config_to_dict(config)
+    data = config.model_dump(mode="json")  # not config_to_dict: the derived config keeps the storage password
     for key, value in updates.items():
         _set_dotted(data, key, value, source=source)
     return config_from_dict(data, source=source)
@@ -99,8 +111,15 @@ def get_value(config: ExperimentConfig | Mapping[str, Any], key: str) -> Any:
 
 
 def config_to_dict(config: ExperimentConfig) -> dict[str, Any]:
-    """The config as plain Python data (JSON/YAML-serialisable)."""
-    return config.model_dump(mode="json")
+    """The config as plain Python data (JSON/YAML-serialisable), as it may be written or printed.
+
+    A password in ``storage`` is masked (``***``): every config hpscout writes (run folder,
+    ``top/``, ``final/``, ``result.json``, exports) and ``validate --json`` go through here.
+    """
+    data = config.model_dump(mode="json")
+    if isinstance(data.get("storage"), str):
+        data["storage"] = mask_url(data["storage"])
+    return data
 
 
 def dump_config(config: ExperimentConfig, *, header: str | None = None) -> str:
@@ -187,13 +206,19 @@ def _unknown_key_message(full: str, part: str, allowed: list[str], source: str) 
     return f"unknown key '{full}'{hint} in {source}; allowed keys here: {', '.join(allowed)}"
 
 
-def _format_validation_error(exc: ValidationError, source: str, positions: Mapping[str, int]) -> str:
+def _format_validation_error(
+    exc: ValidationError, source: str, positions: Mapping[str, int], overrides: Mapping[str, str]
+) -> str:
     msgs = []
     for err in exc.errors():
         loc = [str(x) for x in err["loc"]]
         key = ".".join(loc) or "<top level>"
-        line = _line_for(loc, positions)
-        where = f"in {source}" + (f", line {line}" if line else "") + f", key {key}"
+        given = _override_for(loc, overrides)
+        if given is not None:
+            where = f"in --set {given}, key {key}"
+        else:
+            line = _line_for(loc, positions)
+            where = f"in {source}" + (f", line {line}" if line else "") + f", key {key}"
         if err["type"] == "extra_forbidden":
             allowed = _known_keys(loc[:-1]) or []
             guess = difflib.get_close_matches(loc[-1], allowed, n=1)
@@ -208,6 +233,15 @@ def _format_validation_error(exc: ValidationError, source: str, positions: Mappi
         msgs.append(f"{msg}{got_txt} ({where})")
     head = msgs[0] if len(msgs) == 1 else f"{len(msgs)} problems:\n  - " + "\n  - ".join(msgs)
     return head
+
+
+def _override_for(loc: list[str], overrides: Mapping[str, str]) -> str | None:
+    """The ``--set`` text that set the value at ``loc`` (or a mapping holding it), if any."""
+    for n in range(len(loc), 0, -1):
+        key = ".".join(loc[:n])
+        if key in overrides:
+            return overrides[key]
+    return None
 
 
 def _line_for(loc: list[str], positions: Mapping[str, int]) -> int | None:

@@ -527,7 +527,14 @@ class ExperimentConfig(_Model):
     torch: TorchTaskConfig | None = Field(None, description="Settings of task 'torch'.")
     command: CommandTaskConfig | None = Field(None, description="Settings of task 'command'.")
     llamafactory: LlamaFactoryTaskConfig | None = Field(None, description="Settings of task 'llamafactory'.")
-    storage: str | None = Field(None, description="Optuna storage URL; default: a local file under output_dir.")
+    storage: str | None = Field(
+        None,
+        description=(
+            "Optuna storage URL (postgresql://user@host/db: password from PGPASSWORD or ~/.pgpass), or env:NAME "
+            "for a URL held by that environment variable; a password is never written or printed (masked ***). "
+            "Default: a local file under output_dir."
+        ),
+    )
     output_dir: str | None = Field(None, description="Where everything is written; default runs/<name>.")
 
     @field_validator("version")

@@ -21,13 +21,21 @@ from hpscout.data._manifest import (
 )
 from hpscout.data._prepare import (
     PreparedData,
+    check_data,
+    class_column,
     clear_cache,
     prepare_data,
     stratify_keys,
     subset_fractions,
     write_run_subsets,
 )
-from hpscout.data._report import format_report, length_stats, representativeness, total_variation
+from hpscout.data._report import (
+    class_warnings,
+    format_report,
+    length_stats,
+    representativeness,
+    total_variation,
+)
 from hpscout.data._subsets import (
     LENGTH_BUCKET_PREFIX,
     SourceInfo,
@@ -53,6 +61,9 @@ __all__ = [
     "Subset",
     "SubsetSet",
     "allocate",
+    "check_data",
+    "class_column",
+    "class_warnings",
     "clear_cache",
     "data_format",
     "file_sha256",

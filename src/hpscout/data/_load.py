@@ -122,11 +122,66 @@ def _load_delimited(p: Path, fmt: str) -> datasets.Dataset:
         raise DataError(
             f"{p} is empty: a {fmt.upper()} file needs a header line and at least one row"
         ) from exc
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(p) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(f"cannot parse {p} as {fmt.upper()}: {exc}") from exc
     except OSError as exc:
         raise DataError(f"cannot read {p}: {exc}") from exc
     return _datasets().Dataset.from_pandas(frame, preserve_index=False)
+
+
+def not_utf8_error(p: Path) -> DataError:
+    """A :class:`DataError` naming the line and byte offset of the first byte of ``p`` that is not UTF-8.
+
+    Decoders report positions inside the chunk they were given; this scans the file itself.
+
+    Example:
+        >>> import tempfile
+        >>> f = Path(tempfile.mkdtemp()) / "t.csv"
+        >>> _ = f.write_bytes(b"text,label\\nok,1\\ncaf\\xe9,0\\n")
+        >>> str(not_utf8_error(f)).split(": ", 1)[1]
+        'it is not UTF-8 text: byte 0xe9 at line 3, byte 4 of that line (byte offset 19 in the file); save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)'
+    """
+    offset, line, line_start, carry = 0, 1, 0, b""
+    try:
+        with p.open("rb") as fh:
+            while True:
+                chunk = fh.read(_CHUNK)
+                buf = carry + chunk
+                if not buf:
+                    break
+                try:
+                    buf.decode("utf-8")
+                    bad = None
+                except UnicodeDecodeError as exc:
+                    bad = exc.start
+                    if chunk and exc.reason == "unexpected end of data":  # a character cut by the chunk edge
+                        bad = None
+                        carry = buf[exc.start :]
+                        buf = buf[: exc.start]
+                    else:
+                        carry = b""
+                else:
+                    carry = b""
+                scanned = buf if bad is None else buf[:bad]
+                newlines = scanned.count(b"\n")
+                if newlines:
+                    line += newlines
+                    line_start = offset + scanned.rindex(b"\n") + 1
+                if bad is not None:
+                    at = offset + bad
+                    return DataError(
+                        f"cannot read {p}: it is not UTF-8 text: byte 0x{buf[bad]:02x} at line {line}, "
+                        f"byte {at - line_start + 1} of that line (byte offset {at} in the file); "
+                        "save it as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                    )
+                offset += len(buf)
+                if not chunk:
+                    break
+    except OSError as exc:
+        return DataError(f"cannot read {p}: {exc}")
+    return DataError(f"cannot read {p}: it is not UTF-8 text")
 
 
 def _records_to_dataset(records: list[Any], p: Path) -> datasets.Dataset:
@@ -150,7 +205,9 @@ def _load_json(p: Path, split: str) -> datasets.Dataset:
     except json.JSONDecodeError as exc:
         hint = " (JSON lines? name the file .jsonl)" if exc.msg == "Extra data" else ""
         raise DataError(f"cannot parse {p} as JSON{hint}: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(p) from exc
+    except OSError as exc:
         raise DataError(f"cannot read {p}: {exc}") from exc
     if isinstance(obj, list):
         return _records_to_dataset(obj, p)
@@ -181,7 +238,9 @@ def _load_jsonl(p: Path) -> datasets.Dataset:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as exc:
                     raise DataError(f"cannot parse {p} line {lineno} as JSON: {exc}") from exc
-    except (OSError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8_error(p) from exc
+    except OSError as exc:
         raise DataError(f"cannot read {p}: {exc}") from exc
     return _records_to_dataset(records, p)
 

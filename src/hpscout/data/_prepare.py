@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +33,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from hpscout.config import ExperimentConfig
 
-__all__ = ["PreparedData", "prepare_data", "subset_fractions", "stratify_keys", "clear_cache"]
+__all__ = ["PreparedData", "check_data", "class_column", "prepare_data", "subset_fractions", "stratify_keys", "clear_cache"]
 
 _LENGTH_BUCKETS = 4
+_log = logging.getLogger("hpscout.data")
+_WARNED: set[tuple[str, float, str]] = set()
 
 
 @dataclass(frozen=True, eq=False)
@@ -106,12 +109,21 @@ def _required_columns(config: ExperimentConfig) -> list[tuple[str, str]]:
     return [(c, k) for c, k in cols if c]
 
 
+def class_column(config: ExperimentConfig) -> str | None:
+    """The column whose values are classes: ``data.label_column`` for sequence classification, else None."""
+    if config.task == "sequence-classification" and config.data.label_column:
+        return config.data.label_column
+    return None
+
+
 def _base_column(key: str) -> str:
     return key[len(LENGTH_BUCKET_PREFIX) :] if key.startswith(LENGTH_BUCKET_PREFIX) else key
 
 
 def _check_columns(table: Any, needed: list[tuple[str, str]], path: str) -> None:
     names = list(table.column_names)
+    if table.num_rows == 0:
+        raise DataError(f"{path} has no rows (columns {names}); a trial needs at least one row to train and evaluate on")
     for column, config_key in needed:
         if column not in names:
             raise DataError(f"column {column!r} ({config_key}) is not in {path}; the columns are {names}")
@@ -163,6 +175,39 @@ def _sample(strata: StrataCodes, size: int, seed: int) -> np.ndarray:
     return ss.subsets[0].indices
 
 
+@functools.lru_cache(maxsize=8)
+def _classes(path: str, stamp: tuple[Any, ...] | None, column: str) -> StrataCodes:
+    """The class of every row of the train file (codes into sorted class names)."""
+    table, _ = _load_cached(path, "train", stamp)
+    return strata_codes(table, (column,), length_buckets=_LENGTH_BUCKETS)
+
+
+def _check_classes(classes: StrataCodes, column: str, path: str) -> None:
+    """Refuse classification data with fewer than two classes: every trial would score 1.0 on it."""
+    if len(classes.labels) < 2:
+        found = ", ".join(repr(label) for label in classes.labels) or "none"
+        raise DataError(
+            f"sequence classification needs at least 2 classes, but data.label_column {column!r} of {path} "
+            f"holds {len(classes.labels)} ({found}, {classes.codes.size} rows); check the file and the label column"
+        )
+
+
+def _keep_every_class(heldout: np.ndarray, classes: StrataCodes) -> np.ndarray:
+    """The held-out rows minus, for each class they would take entirely, its lowest row number.
+
+    A class with a single row (or all of whose rows the stratified hold-out drew) would
+    otherwise be absent from every train subset, 100% included.
+    """
+    codes = classes.codes
+    in_pool = np.ones(codes.size, dtype=bool)
+    in_pool[heldout] = False
+    missing = np.setdiff1d(np.unique(codes), np.unique(codes[in_pool]))
+    if missing.size == 0:
+        return heldout
+    back = [int(heldout[codes[heldout] == c].min()) for c in missing]
+    return np.setdiff1d(heldout, np.asarray(back, dtype=heldout.dtype))
+
+
 @functools.lru_cache(maxsize=32)
 def _split(
     path: str,
@@ -172,8 +217,12 @@ def _split(
     eval_split: float | None,
     ladder: tuple[float, ...],
     fraction: float,
+    label_column: str | None = None,
 ) -> tuple[np.ndarray | None, np.ndarray, int]:
-    """(held-out eval rows or None, train rows for ``fraction``, rows in the training pool)."""
+    """(held-out eval rows or None, train rows for ``fraction``, rows in the training pool).
+
+    With ``label_column``, every class keeps at least one row on the training side.
+    """
     table, _ = _load_cached(path, "train", stamp)
     strata = strata_codes(table, keys, length_buckets=_LENGTH_BUCKETS)
     n = int(strata.codes.size)
@@ -184,6 +233,8 @@ def _split(
             heldout = _sample(strata, subset_size(eval_split, n), _derived_seed(seed, "eval-holdout"))
         except DataError as exc:
             raise DataError(f"holding out data.eval_split={eval_split} of {path} for eval: {exc}") from exc
+        if label_column is not None:
+            heldout = _keep_every_class(heldout, _classes(path, stamp, label_column))
         keep = np.ones(n, dtype=bool)
         keep[heldout] = False
         pool = np.flatnonzero(keep)
@@ -219,6 +270,9 @@ def prepare_data(config: ExperimentConfig, fraction: float | None = None) -> Pre
     keys = stratify_keys(config)
     needed = _required_columns(config) + [(_base_column(k), "data.stratify") for k in keys]
     _check_columns(table, needed, train_path)
+    label_column = class_column(config)
+    if label_column is not None:
+        _check_classes(_classes(train_path, _stamp(train_path), label_column), label_column, train_path)
     heldout, train_idx, pool_rows = _split(
         train_path,
         _stamp(train_path),
@@ -227,6 +281,7 @@ def prepare_data(config: ExperimentConfig, fraction: float | None = None) -> Pre
         None if d.eval else float(d.eval_split),
         tuple(subset_fractions(config)),
         frac,
+        label_column,
     )
     if d.eval:
         eval_table, _ = _load(_local(str(d.eval)))
@@ -268,7 +323,41 @@ def _cap_eval(
 def clear_cache() -> None:
     """Forget cached tables and splits (tests; long-lived processes after editing data in place)."""
     _load_cached.cache_clear()
+    _classes.cache_clear()
     _split.cache_clear()
+
+
+def check_data(config: ExperimentConfig, fraction: float | None = None) -> PreparedData:
+    """Load and check what a trial of ``config`` would train and evaluate on, before any model loads.
+
+    Raises :class:`DataError` for a missing or unreadable file (non-UTF-8 text included,
+    with its line and byte offset), a missing column, no rows, or classification data with
+    one class; logs a warning (logger ``hpscout.data``) for classes of the training pool
+    that the subset at ``fraction`` lacks. Returns the prepared data (cached for the trial).
+
+    Example:
+        >>> check_data(load_config("my.yaml", ["data.label_column=nosuch"]))  # doctest: +SKIP
+        Traceback (most recent call last):
+        hpscout._errors.DataError: column 'nosuch' (data.label_column) is not in ...
+    """
+    prepared = prepare_data(config, fraction)
+    column = class_column(config)
+    if column is not None:
+        train_path = _local(str(config.data.train))
+        classes = _classes(train_path, _stamp(train_path), column)
+        pool = prepare_data(config, 1.0).train_indices  # every training row (held-out eval rows are not)
+        seen = set(np.unique(classes.codes[prepared.train_indices]).tolist())
+        lacking = [classes.labels[c] for c in np.unique(classes.codes[pool]).tolist() if c not in seen]
+        key = (train_path, prepared.fraction, column)
+        if lacking and key not in _WARNED:  # once per process: every trial of a search checks its data
+            _WARNED.add(key)
+            _log.warning(
+                "the train subset at fraction %g (%d rows) lacks the classes %s of %s: they are too small to "
+                "appear at this fraction",
+                prepared.fraction, len(prepared.train), ", ".join(map(repr, lacking[:10])), column,
+            )
+    return prepared
+
 
 
 def write_run_subsets(config: ExperimentConfig, out_dir: str | os.PathLike[str]) -> tuple[Path, Path]:
@@ -308,6 +397,8 @@ def write_run_subsets(config: ExperimentConfig, out_dir: str | os.PathLike[str])
     )
     manifest = ss.save_manifest(out / "subsets.json")
     text_column = config.data.text_column if config.data.text_column in table.column_names else None
-    report = representativeness(table, ss, text_column=text_column)
+    report = representativeness(table, ss, text_column=text_column, classes=class_column(config))
+    for warning in report["warnings"]:
+        _log.warning(warning)
     atomic_write_json(out / "report.json", report)
     return manifest, out / "report.json"

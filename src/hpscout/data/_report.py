@@ -23,7 +23,14 @@ from hpscout.data._subsets import (
     text_lengths,
 )
 
-__all__ = ["LENGTH_QUANTILES", "representativeness", "total_variation", "length_stats", "format_report"]
+__all__ = [
+    "LENGTH_QUANTILES",
+    "class_warnings",
+    "representativeness",
+    "total_variation",
+    "length_stats",
+    "format_report",
+]
 
 #: quantiles reported for text lengths
 LENGTH_QUANTILES = (0.1, 0.5, 0.9)
@@ -70,12 +77,63 @@ def _default_text_column(data: Any, stratify: Sequence[str]) -> str | None:
     return None
 
 
+def class_warnings(data: Any, subset_set: SubsetSet, column: str) -> list[str]:
+    """One line per class of ``column`` too small to appear in every subset by its share.
+
+    A class's share of the subset at fraction f is ``f x`` its rows in the training pool
+    (the subset at fraction 1 when there is one, else the whole table). Below one row it
+    is either absent from that subset, or there only by the at-least-one-row rule of
+    stratified subsets, and then over-represented.
+
+    Example:
+        >>> import numpy as np
+        >>> from hpscout.data import make_subsets
+        >>> labels = np.array([0] * 95 + [1] * 5)
+        >>> class_warnings(labels, make_subsets(labels, [0.1, 1.0], seed=0), "label")  # doctest: +NORMALIZE_WHITESPACE
+        ["class '1' of label has 5 training rows, less than one row's share of the subsets at 0.1;
+          stratification keeps one row of it there (its share: 0.1 of that subset, 0.05 of the data)"]
+    """
+    keys = () if isinstance(data, np.ndarray) else (column,)  # a bare array is the labels themselves
+    strata = strata_codes(data, keys, length_buckets=subset_set.length_buckets)
+    k = len(strata.labels)
+    whole = [s for s in subset_set if s.fraction == 1.0]
+    base_rows = whole[0].indices if whole else np.arange(strata.codes.size)
+    base = np.bincount(strata.codes[base_rows], minlength=k)
+    out = []
+    for c, label in enumerate(strata.labels):
+        if base[c] == 0:
+            continue
+        absent: list[tuple[Any, int]] = []
+        kept: list[tuple[Any, int]] = []
+        for s in subset_set:
+            if s.fraction * base[c] >= 1:
+                continue
+            count = int(np.count_nonzero(strata.codes[s.indices] == c))
+            (kept if count else absent).append((s, count))
+        if absent:
+            at = ", ".join(f"{s.fraction:g}" for s, _ in absent)
+            out.append(
+                f"class {label!r} of {column} has {base[c]} training rows, too few to appear in the subsets at {at}: "
+                "trials on them never see it (stratify on the label column, or use larger fractions)"
+            )
+        elif kept:
+            s, count = kept[0]
+            at = ", ".join(f"{s.fraction:g}" for s, _ in kept)
+            out.append(
+                f"class {label!r} of {column} has {base[c]} training rows, less than one row's share of the subsets "
+                f"at {at}; stratification keeps one row of it there (its share: {count / max(s.size, 1):.3g} of "
+                f"that subset, {base[c] / max(base_rows.size, 1):.3g} of the data)"
+            )
+    return out
+
+
 def representativeness(
     data: Any,
     subset_set: SubsetSet,
     text_column: str | None = None,
     *,
     by: Sequence[str] | None = None,
+    classes: str | None = None,
 ) -> dict[str, Any]:
     """Shares of each stratum (or class), their total variation distance, and text lengths per subset.
 
@@ -86,10 +144,12 @@ def representativeness(
             text column that is not a stratify column (no length figures when there is none).
         by: keys to compute shares on; default the subset set's own stratify keys
             (use e.g. ``["label"]`` to see class shares of an unstratified set).
+        classes: a label column; ``warnings`` then names its classes too small to appear
+            in every subset (:func:`class_warnings`).
 
     Returns:
         ``{"rows", "stratify", "by", "text_column", "length_unit", "full": {"size", "shares",
-        "length"}, "subsets": [{"fraction", "size", "shares", "tvd", "length"}]}``.
+        "length"}, "subsets": [{"fraction", "size", "shares", "tvd", "length"}], "warnings"}``.
 
     Example:
         >>> import numpy as np
@@ -145,6 +205,7 @@ def representativeness(
             "length": None if lengths is None else length_stats(lengths),
         },
         "subsets": subsets,
+        "warnings": class_warnings(data, subset_set, classes) if classes is not None else [],
     }
 
 
@@ -178,4 +239,5 @@ def format_report(report: Mapping[str, Any], *, max_strata: int = 20) -> str:
         )
         for r in [header] + rows
     ]
+    lines += [f"warning: {w}" for w in report.get("warnings") or []]
     return "\n".join(line.rstrip() for line in lines)

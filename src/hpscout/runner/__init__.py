@@ -15,14 +15,17 @@ from hpscout.runner._base import (
     NullReporter,
     Reporter,
     Runner,
+    StepHook,
     TrialPruned,
     TrialResult,
     TrialStatus,
     get_runner,
     register_runner,
+    step_hook,
 )
 from hpscout.runner._guards import FAULT_ENV
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
+from hpscout.runner._progress import TrainProgress
 from hpscout.runner._trial import RESULT_FILE, library_versions, run_trial, validate_trial_config
 
 __all__ = [
@@ -34,8 +37,10 @@ __all__ = [
     "Precision",
     "Reporter",
     "Runner",
+    "StepHook",
     "TorchTask",
     "TorchTrialInfo",
+    "TrainProgress",
     "TrialPruned",
     "TrialResult",
     "TrialStatus",
@@ -44,6 +49,7 @@ __all__ = [
     "register_runner",
     "resolve_precision",
     "run_trial",
+    "step_hook",
     "validate_trial_config",
 ]
 

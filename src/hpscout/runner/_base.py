@@ -8,6 +8,7 @@ from __future__ import annotations
 import abc
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -18,6 +19,8 @@ __all__ = [
     "TrialResult",
     "Reporter",
     "NullReporter",
+    "StepHook",
+    "step_hook",
     "Runner",
     "TrialPruned",
     "register_runner",
@@ -98,11 +101,29 @@ class TrialPruned(Exception):
 
 
 class Reporter(Protocol):
-    """Where a runner sends intermediate values (an Optuna trial behind an adapter)."""
+    """Where a runner sends intermediate values (an Optuna trial behind an adapter).
+
+    A reporter may also define ``on_step(step, total, loss)`` to follow training (the
+    CLI's progress bar): runners call it after every optimizer step (``loss`` None) and
+    at every logged training loss; ``total`` is the planned number of steps, or None.
+    """
 
     def report(self, value: float, step: int) -> None: ...
 
     def should_prune(self) -> bool: ...
+
+
+StepHook = Callable[[int, "int | None", "float | None"], None]
+
+
+def step_hook(reporter: Any) -> StepHook:
+    """The reporter's optional ``on_step(step, total, loss)``, or a no-op when it has none."""
+    hook = getattr(reporter, "on_step", None)
+    return hook if callable(hook) else _no_step
+
+
+def _no_step(step: int, total: int | None, loss: float | None) -> None:
+    return None
 
 
 class NullReporter:

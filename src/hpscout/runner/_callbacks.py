@@ -16,7 +16,7 @@ from typing import Any
 from hpscout._io import atomic_open
 from hpscout.runner._guards import LossGuard
 
-__all__ = ["StepLoss", "trainer_callbacks", "history_from_logs", "write_history_csv"]
+__all__ = ["StepLoss", "trainer_callbacks", "progress_callback", "history_from_logs", "write_history_csv"]
 
 # keys of Trainer logs that describe speed, not the run; left out of the history
 _SPEED_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second")
@@ -91,6 +91,23 @@ def trainer_callbacks(*, guard: LossGuard, step_loss: StepLoss, reporter: Any, m
             return control
 
     return DivergenceCallback(), ReporterCallback()
+
+
+def progress_callback(on_step: Any) -> Any:
+    """A callback that tells ``on_step(step, total, loss)`` about every step and every logged loss."""
+    from transformers import TrainerCallback
+
+    class ProgressCallback(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            on_step(int(state.global_step), int(state.max_steps) or None, None)
+            return control
+
+        def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+            if logs and isinstance(logs.get("loss"), (int, float)):
+                on_step(int(state.global_step), int(state.max_steps) or None, float(logs["loss"]))
+            return control
+
+    return ProgressCallback()
 
 
 def _keep(key: str) -> bool:

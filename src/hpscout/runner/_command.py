@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, RunnerError
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
+from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
 from hpscout.runner._callbacks import write_history_csv
 
 __all__ = ["CommandRunner", "WatchedCommand", "command_argv", "command_env", "hyperparameter_name", "watch_command"]
@@ -223,6 +223,7 @@ def watch_command(
     """
     stdout_path, stderr_path = out_dir / "stdout.log", out_dir / "stderr.log"
     tail = _MetricsTail(metrics_path)
+    on_step = step_hook(reporter)  # progress: step and loss as the command logs them
     lines: list[dict[str, Any]] = []
     status, message = TrialStatus.COMPLETE, None
     diverged_step = None
@@ -241,6 +242,8 @@ def watch_command(
                 for line in new:
                     lines.append(line)
                     step = int(line.get(step_key, len(lines)))
+                    if isinstance(line.get("loss"), (int, float)):
+                        on_step(step, None, float(line["loss"]))
                     bad = [k for k in (metric, "loss") if isinstance(line.get(k), (int, float)) and not math.isfinite(line[k])]
                     if bad:
                         status, diverged_step = TrialStatus.DIVERGED, step

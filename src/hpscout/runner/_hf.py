@@ -31,8 +31,14 @@ from typing import Any
 
 from hpscout._errors import RunnerError
 from hpscout._imports import try_import
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
-from hpscout.runner._callbacks import StepLoss, history_from_logs, trainer_callbacks, write_history_csv
+from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
+from hpscout.runner._callbacks import (
+    StepLoss,
+    history_from_logs,
+    progress_callback,
+    trainer_callbacks,
+    write_history_csv,
+)
 from hpscout.runner._guards import LossGuard, fault_from_env, status_from_exception, write_traceback
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
@@ -157,7 +163,7 @@ class HFRunner(Runner):
         diverge_cb, reporter_cb = trainer_callbacks(
             guard=guard, step_loss=step_loss, reporter=reporter, metric=config.search.metric
         )
-        callbacks: list[Any] = [diverge_cb, reporter_cb]
+        callbacks: list[Any] = [diverge_cb, reporter_cb, progress_callback(step_hook(reporter))]
         tb_cb, tb_note = _tensorboard_callback(out_dir / TB_DIR)
         _note(notes, tb_note)
         if tb_cb is not None:

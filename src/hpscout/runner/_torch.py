@@ -43,7 +43,7 @@ from typing import Any
 
 from hpscout._errors import RunnerError
 from hpscout._imports import try_import
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
+from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
 from hpscout.runner._callbacks import history_from_logs, write_history_csv
 from hpscout.runner._guards import LossGuard, fault_from_env, status_from_exception, write_traceback
 from hpscout.runner._optim import (
@@ -239,6 +239,7 @@ class TorchRunner(Runner):
                         state["stop"] = True
 
         # -- the loop: one iteration of the inner `for` is one optimizer step
+        on_step = step_hook(reporter)  # the CLI's progress bar, when there is one
         status, message = TrialStatus.COMPLETE, None
         start = time.perf_counter()
         model.train()
@@ -278,10 +279,12 @@ class TorchRunner(Runner):
                         state["stop"] = True
                         break
                     window_loss += step_loss
+                    on_step(step, total_steps, None)
                     if step % t.logging_steps == 0:
                         entry = {"loss": window_loss / (step - last_logged), "learning_rate": lr, "epoch": state["epoch"], "step": step}
                         logs.append(entry)
                         _tb_log(tb, {"train/loss": entry["loss"], "train/learning_rate": lr}, step)
+                        on_step(step, total_steps, entry["loss"])
                         window_loss, last_logged = 0.0, step
                     if t.eval_strategy == "steps" and step % t.eval_steps == 0:
                         evaluate()

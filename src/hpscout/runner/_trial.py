@@ -25,6 +25,8 @@ RESULT_FILE = "result.json"
 #: tasks and methods that can start from a saved adapter (model.adapter)
 ADAPTER_TASKS = ("sequence-classification", "causal-lm", "seq2seq")
 ADAPTER_METHODS = ("lora",)
+#: tasks whose runner trains on ``data.train`` through :func:`hpscout.data.prepare_data`
+DATA_TASKS = ("sequence-classification", "causal-lm", "seq2seq")
 _VERSIONED = ("hpscout", "torch", "transformers", "peft", "accelerate", "datasets", "optuna", "numpy")
 
 
@@ -32,10 +34,12 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
     """Check what can be checked before a trial starts; raise :class:`RunnerError` on a problem.
 
     Covers the fraction, the search metric (HF tasks report a known set), the
-    ``torch.factory`` import, the ``command.argv`` placeholders and ``model.adapter``
+    ``torch.factory`` import, the ``command.argv`` placeholders, ``model.adapter``
     (a :class:`~hpscout.CheckpointError` when it is not an intact checkpoint hpscout
-    wrote, or holds more than tensors). The CLI calls it so bad input exits with
-    code 2; :func:`run_trial` calls it too and records a FAILED trial instead.
+    wrote, or holds more than tensors) and the data the trial reads
+    (:func:`hpscout.data.check_data`: files, encoding, columns, rows, classes). The CLI
+    calls it so bad input exits with code 2 before any model loads; :func:`run_trial`
+    calls it too and records a FAILED trial instead.
     """
     if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1):
         raise RunnerError(f"fraction must be in (0, 1], but got {fraction!r}")
@@ -63,6 +67,10 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
         # load, not only verify: a weight file with a matching hash can still be a pickle that
         # runs code, and refusing it here stops the command (exit 2) before any model loads
         load_checkpoint_state(config.model.adapter)
+    if config.task in DATA_TASKS or (config.task == "command" and Path(str(config.data.train)).exists()):
+        from hpscout.data import check_data
+
+        check_data(config, fraction)
 
 
 def check_adapter_settings(config: Any) -> None:

@@ -36,6 +36,7 @@ from hpscout.search._stages import narrow_spec, run_staged_search, stage_config
 from hpscout.search._storage import (
     DEFAULT_STORAGE_FILE,
     HeartbeatJournalStorage,
+    check_storage,
     default_storage_path,
     mask_url,
     resolve_storage,
@@ -89,6 +90,7 @@ __all__ = [
     "default_storage_path",
     "format_table",
     "fraction_step",
+    "check_storage",
     "gpu_count",
     "grid_cells",
     "grid_values",

@@ -1,11 +1,13 @@
-"""Plain-text progress of a search on stderr: one line per finished trial, then a status line.
+"""Progress of a search on stderr: one line per finished trial, then the counts, the best so far and an ETA.
 
-::
+Anywhere but a terminal (CI logs, pipes, files) every event is one plain line::
 
       #  state     value      fraction  params
       3  COMPLETE  0.4127     0.05      train.learning_rate=0.00031 train.batch_size=32
       4  PRUNED    0.6630     0.01      train.learning_rate=0.042 train.batch_size=16
     [search] 5/20 finished (3 complete, 1 pruned, 1 failed) | best eval_loss 0.4127 (trial 3) | ETA 4m10s
+
+On a terminal the status line is a rich progress bar under the trial rows.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ from optuna.trial import FrozenTrial, TrialState
 from hpscout._format import format_duration
 
 __all__ = ["Progress", "format_params", "format_duration", "format_table"]
-
-
 
 
 def _fmt_value(v: Any) -> str:
@@ -63,6 +63,7 @@ class Progress:
         enabled: bool = True,
         stream: TextIO | None = None,
         timeout: float | None = None,
+        live: bool | None = None,
     ) -> None:
         self.budget = budget
         self.metric = metric
@@ -70,6 +71,10 @@ class Progress:
         self.enabled = enabled
         self.stream = stream or sys.stderr
         self.timeout = timeout
+        #: draw a rich progress bar (default: when the stream is a terminal), else plain lines
+        self.live = bool(getattr(self.stream, "isatty", lambda: False)()) if live is None else live
+        self._bar: Any = None
+        self._task: Any = None
         self._seen: set[int] = set()
         self._start = time.monotonic()
         self._finished_at_start: int | None = None
@@ -93,28 +98,65 @@ class Progress:
             rows = [trial_row(t) for t in new]
             text = format_table(rows, header=not self._header_done)
             self._header_done = True
-            print(text, file=self.stream, flush=True)
+            self._print(text)
             self._seen.update(t.number for t in new)
+        if self.live:
+            self._draw(n_counted, self._status(trials, n_counted))
+            return
         line = self.status_line(trials, n_counted)
         if line != self._last_line:
-            print(line, file=self.stream, flush=True)
+            self._print(line)
             self._last_line = line
 
     def status_line(self, trials: list[FrozenTrial], n_counted: int) -> str:
+        total = "?" if self.budget is None else str(self.budget)
+        return f"[search] {n_counted}/{total} finished " + self._status(trials, n_counted)
+
+    def _status(self, trials: list[FrozenTrial], n_counted: int) -> str:
+        """``(3 complete, 1 pruned, 1 failed) | best ... | ETA ...``: the status line after the count."""
         n_complete = sum(1 for t in trials if t.state == TrialState.COMPLETE)
         n_pruned = sum(1 for t in trials if t.state == TrialState.PRUNED)
         from hpscout.search._study import is_failed_verdict
 
         n_failed = sum(1 for t in trials if is_failed_verdict(t))
         n_running = sum(1 for t in trials if t.state == TrialState.RUNNING)
-        total = "?" if self.budget is None else str(self.budget)
-        parts = [f"[search] {n_counted}/{total} finished ({n_complete} complete, {n_pruned} pruned, {n_failed} failed"]
+        parts = [f"({n_complete} complete, {n_pruned} pruned, {n_failed} failed"]
         parts[0] += f", {n_running} running)" if n_running else ")"
         best = _best(trials, self.maximize)
         if best is not None:
             parts.append(f"best {self.metric} {best.value:.5g} (trial {best.number})")
         parts.append(f"ETA {format_duration(self.eta(n_counted))}")
         return " | ".join(parts)
+
+    def close(self) -> None:
+        """Stop the progress bar (plain lines need nothing); safe to call more than once."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def _print(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.console.print(text, highlight=False, markup=False, soft_wrap=True)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def _draw(self, n_counted: int, status: str) -> None:
+        if self._bar is None:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn
+            from rich.table import Column
+
+            self._bar = Progress(
+                TextColumn("[search] {task.fields[count]} finished", markup=False),
+                BarColumn(bar_width=20),
+                TextColumn("{task.fields[status]}", markup=False, table_column=Column(no_wrap=False, overflow="fold")),
+                console=Console(file=self.stream),
+                transient=False,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("search", total=self.budget, count="", status="")
+        count = f"{n_counted}/{'?' if self.budget is None else self.budget}"
+        self._bar.update(self._task, completed=n_counted, count=count, status=status)
 
     def eta(self, n_counted: int) -> float | None:
         elapsed = time.monotonic() - self._start

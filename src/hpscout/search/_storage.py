@@ -13,10 +13,12 @@ worker that claims a trial and re-queued once more with the same parameters
 its own, so :class:`HeartbeatJournalStorage` adds one: a file per running trial whose
 mtime is the heartbeat.
 
-URLs: ``postgresql://user:pw@host/db`` (or any SQLAlchemy URL, ``sqlite:///path.db``
+URLs: ``postgresql://user@host/db`` (or any SQLAlchemy URL, ``sqlite:///path.db``
 included) -> ``RDBStorage`` with ``pool_pre_ping`` so workers survive a server restart;
 a file path ending in ``.db``/``.sqlite``/``.sqlite3`` -> SQLite; any other file path
-(``.log``/``.journal``) -> the journal file.
+(``.log``/``.journal``) -> the journal file. ``env:NAME`` reads the URL from the environment
+variable ``NAME``; a password is best left to libpq (``PGPASSWORD``, ``~/.pgpass``) and is
+never written or printed (:mod:`hpscout._secrets`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import contextlib
 import datetime as _dt
 import hashlib
 import os
-import re
 import sys
 import threading
 import time
@@ -41,7 +42,9 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpscout._errors import StorageError
+from hpscout._secrets import mask_url, resolve_secret_url
 from hpscout.config import ExperimentConfig
+from hpscout.store import check_writable
 
 __all__ = [
     "DEFAULT_STORAGE_FILE",
@@ -50,6 +53,7 @@ __all__ = [
     "storage_url",
     "storage_kind",
     "resolve_storage",
+    "check_storage",
     "mask_url",
     "claim_lock",
     "is_storage_outage",
@@ -71,8 +75,16 @@ def default_storage_path(config: ExperimentConfig) -> Path:
 
 
 def storage_url(config: ExperimentConfig, url: str | None = None) -> str:
-    """The storage a config resolves to, as text (what ``optuna-dashboard`` takes)."""
-    return url or config.storage or str(default_storage_path(config))
+    """The storage a config resolves to, as text (what ``optuna-dashboard`` takes).
+
+    ``env:NAME`` is read from the environment; a masked password (``***``, as in configs
+    hpscout wrote) is dropped so libpq uses ``PGPASSWORD`` / ``~/.pgpass``. The result may
+    hold a password the user wrote in the URL: print it only through :func:`mask_url`.
+    """
+    declared = url or config.storage
+    if declared:
+        return resolve_secret_url(declared, what="--storage" if url else "storage")
+    return str(default_storage_path(config))
 
 
 def storage_kind(url: str) -> str:
@@ -81,11 +93,6 @@ def storage_kind(url: str) -> str:
         scheme = url.split("://", 1)[0].split("+", 1)[0].lower()
         return "postgresql" if scheme in ("postgres", "postgresql") else scheme
     return "sqlite" if url.lower().endswith(_SQLITE_SUFFIXES) else "journal"
-
-
-def mask_url(url: str) -> str:
-    """The URL with its password replaced by ``***`` (for messages and logs)."""
-    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
 
 
 def grace_period_of(config: ExperimentConfig) -> int:
@@ -256,8 +263,59 @@ def resolve_storage(config: ExperimentConfig, url: str | None = None) -> BaseSto
         ) from exc
     except Exception as exc:
         if _is_sqlalchemy_error(exc) or isinstance(exc, (ValueError, OSError)):
-            raise StorageError(f"cannot open storage {mask_url(target)}: {_short(exc)}") from exc
+            raise StorageError(f"cannot open storage {mask_url(target)}: {_short(exc)}{_password_hint(exc)}") from exc
         raise
+
+
+def check_storage(config: ExperimentConfig, url: str | None = None, *, timeout: float = 5.0) -> str:
+    """Check that the study storage can be reached without creating or changing anything.
+
+    A journal or SQLite file: its folder exists and takes new files, or can be created
+    (:func:`hpscout.store.check_writable`). A database URL: a connection opens within
+    ``timeout`` seconds and answers ``SELECT 1``. Returns the storage, password masked.
+
+    Raises:
+        StorageError: naming the storage (password masked) and why it cannot be reached.
+    """
+    target = storage_url(config, url)
+    shown = mask_url(target)
+    if "://" not in target:
+        check_writable(Path(target).parent, what=f"the folder of the study file {target}")
+        return shown
+    from hpscout._imports import try_import
+
+    sqlalchemy = try_import("sqlalchemy", "database storage")
+    if storage_kind(target) == "postgresql":
+        try_import("psycopg", "PostgreSQL storage")
+    if storage_kind(target) == "sqlite":
+        database = sqlalchemy.engine.make_url(target).database
+        if database and database != ":memory:":
+            check_writable(Path(database).parent, what=f"the folder of the SQLite file {database}")
+        return shown
+    connect_args = {"connect_timeout": max(1, int(timeout))} if storage_kind(target) == "postgresql" else {}
+    try:
+        engine = sqlalchemy.create_engine(target, connect_args=connect_args, poolclass=sqlalchemy.pool.NullPool)
+        try:
+            with engine.connect() as conn:
+                conn.execute(sqlalchemy.text("SELECT 1"))
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        raise StorageError(f"cannot open storage {shown}: a database driver is missing ({exc})") from exc
+    except Exception as exc:
+        if _is_sqlalchemy_error(exc) or isinstance(exc, (ValueError, OSError)):
+            raise StorageError(f"cannot reach storage {shown}: {mask_url(_short(exc))}{_password_hint(exc)}") from exc
+        raise
+    return shown
+
+
+def _password_hint(exc: BaseException) -> str:
+    if "password" not in str(exc).lower():
+        return ""
+    return (
+        "; hpscout keeps no password with a run: give it to libpq with PGPASSWORD or ~/.pgpass, "
+        "or put the whole URL in an environment variable and use storage env:NAME"
+    )
 
 
 def _short(exc: BaseException) -> str:

@@ -669,7 +669,7 @@ def run_worker(
     a trial whose worker died is retried here once its heartbeat is stale.
 
     Example:
-        >>> run_worker(config, storage="postgresql://user:pw@db-host/hpscout")  # doctest: +SKIP
+        >>> run_worker(config, storage="postgresql://user@db-host/hpscout")  # doctest: +SKIP
     """
     from hpscout.search._workers import apply_threads
 
@@ -684,7 +684,11 @@ def run_worker(
         timeout=config.search.timeout,
     )
     ctx = _make_context(config, budget=budget, objective=objective, progress=prog, deadline=deadline)
-    return _loop(study, ctx)
+    try:
+        return _loop(study, ctx)
+    finally:
+        if prog is not progress:  # a Progress the caller passed is the caller's to close
+            prog.close()
 
 
 def _loop(study: optuna.Study, ctx: _Context) -> int:
@@ -786,16 +790,19 @@ def run_search(
     )
     before = {t.number for t in study.get_trials(deepcopy=False)}
     deadline = start + config.search.timeout if config.search.timeout is not None else None
-    if n_workers == 1:
-        apply_threads(config.search.threads)
-        ctx = _make_context(config, budget=budget, objective=fn, progress=prog, deadline=deadline)
-        _show(study, ctx)
-        _loop(study, ctx)
-        errors: list[str] = []
-    else:
-        errors = run_local_workers(
-            config, storage=storage, trials=trials, objective=objective, n=n_workers, progress=prog, study=study
-        )
+    errors: list[str] = []
+    try:
+        if n_workers == 1:
+            apply_threads(config.search.threads)
+            ctx = _make_context(config, budget=budget, objective=fn, progress=prog, deadline=deadline)
+            _show(study, ctx)
+            _loop(study, ctx)
+        else:
+            errors = run_local_workers(
+                config, storage=storage, trials=trials, objective=objective, n=n_workers, progress=prog, study=study
+            )
+    finally:
+        prog.close()
     summary = summarize(config, study, storage=storage, before=before, budget=budget)
     summary.top_paths = write_top_configs(config, study)
     summary.elapsed = time.monotonic() - start

@@ -12,12 +12,13 @@ from hpscout.store._checkpoint import (
     verify_checkpoint,
     write_checkpoint_manifest,
 )
-from hpscout.store._layout import RunLayout, run_label, safe_label
+from hpscout.store._layout import RunLayout, check_writable, run_label, safe_label
 
 __all__ = [
     "CHECKPOINT_MANIFEST",
     "WEIGHT_SUFFIXES",
     "RunLayout",
+    "check_writable",
     "load_checkpoint_state",
     "run_label",
     "safe_label",

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpscout._errors import StorageError
 
-__all__ = ["RunLayout", "run_label", "safe_label"]
+__all__ = ["RunLayout", "check_writable", "run_label", "safe_label"]
 
 _LABEL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,119}$")
 
@@ -36,6 +37,39 @@ def safe_label(label: str) -> str:
             f"invalid name {shown}: use 1-120 letters, digits, '.', '_' or '-' (starting with a letter or digit, no '..')"
         )
     return label
+
+
+def check_writable(folder: str | os.PathLike[str], *, what: str = "output_dir") -> None:
+    """Check that ``folder`` takes new files, or can be created, and leave everything as it was.
+
+    The probe is a temporary folder made and removed in ``folder`` (or in its nearest
+    existing parent when ``folder`` does not exist yet), so read-only mounts, missing
+    permissions and pseudo file systems such as ``/proc`` are all caught, root included.
+
+    Raises:
+        StorageError: naming ``folder`` (as ``what``) and why it cannot be written.
+
+    Example:
+        >>> check_writable("/proc/x")
+        Traceback (most recent call last):
+        ...
+        hpscout._errors.StorageError: output_dir /proc/x cannot be created: /proc does not take new folders (No such file or directory)
+    """
+    target = Path(folder)
+    probe = target.absolute()
+    while not probe.exists() and not probe.is_symlink() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        kind = "a file" if probe.exists() else "a broken link"
+        raise StorageError(f"{what} {target} cannot be created: {probe} is {kind}, not a folder")
+    try:
+        with tempfile.TemporaryDirectory(prefix=".hpscout-write-check-", dir=probe):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        if probe == target.absolute():
+            raise StorageError(f"{what} {target} is not writable ({reason})") from exc
+        raise StorageError(f"{what} {target} cannot be created: {probe} does not take new folders ({reason})") from exc
 
 
 @dataclass(frozen=True)
