@@ -26,7 +26,8 @@ def write_config(tmp_path: Path, **extra) -> Path:
         "name": "first-hour",
         "output_dir": str(tmp_path / "run"),
         "data": {"train": "builtin:sst2/train.tsv", "eval": "builtin:sst2/dev.tsv", "text_column": "sentence"},
-        "scout": {"fraction": 0.05, "fidelities": [0.01, 0.05]},
+        # no step floor: these tests are about errors and output, with stand-in objectives or small files
+        "scout": {"fraction": 0.05, "fidelities": [0.01, 0.05], "min_steps": 0},
         "train": {"learning_rate": 1e-3},
         "search": {
             "trials": 3,

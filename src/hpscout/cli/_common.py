@@ -42,11 +42,14 @@ def load(config: Path, overrides: list[str] | None) -> Any:
 
 
 def load_scouting(config: Path, overrides: list[str] | None, *, quiet: bool = False) -> Any:
-    """:func:`load`, then the ladder in force (``scout.min_steps``; reads the data file), as ``hpscout run``
-    resolves it: every command that trains rungs or reads them (search, worker, transfer, ablate) uses this."""
+    """:func:`load`, a check that the run folder can be written, then the ladder in force
+    (``scout.min_steps``; reads the data file), as ``hpscout run`` resolves it: every command that
+    trains rungs or reads them (search, worker, transfer, ablate) uses this."""
     from hpscout.search import resolve_scout
+    from hpscout.store import check_writable
 
     cfg = load(config, overrides)
+    check_writable(cfg.run_dir)  # these commands write into the run folder: say so before reading any data
     if cfg.scout.min_steps == 0:
         return cfg
     cfg, plan = resolve_scout(cfg)

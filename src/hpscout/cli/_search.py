@@ -53,10 +53,8 @@ def search(
         hpscout search sst2.yaml --storage env:HPSCOUT_STORAGE   # the URL is in $HPSCOUT_STORAGE
     """
     from hpscout.search import mask_url, run_staged_search, storage_url, storage_warnings
-    from hpscout.store import check_writable
 
     cfg = load_scouting(config, set_, quiet=quiet)
-    check_writable(cfg.run_dir)
     n_workers = workers if workers is not None else cfg.search.workers
     for message in storage_warnings(cfg, storage, n_workers):
         warn(message)

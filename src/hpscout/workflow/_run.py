@@ -70,12 +70,12 @@ def run_workflow(
     t0 = time.time()
     stages = select_stages(until, only)
     config, ladder, pre = plan_scouting(config)  # before any write: an impossible floor leaves no folder behind
+    layout = RunLayout.of(config)
+    layout.root.mkdir(parents=True, exist_ok=True)
     _say(ladder.message())
     _say(pre["message"])
     if pre.get("advice"):
         _say(f"preflight: {pre['advice']}")
-    layout = RunLayout.of(config)
-    layout.root.mkdir(parents=True, exist_ok=True)
     state = WorkflowState.load(layout.state)
     fp = config_fingerprint(config_to_dict(config))
     if state.fingerprint and state.fingerprint != fp:
