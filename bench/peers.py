@@ -72,7 +72,7 @@ MODES: dict[str, dict[str, Any]] = {
 
 
 def make_setup(args: argparse.Namespace) -> Any:
-    from _peers_run import Setup
+    from _peers_setup import Setup
 
     mode = "smoke" if args.smoke else "quick" if args.quick else "full"
     spec = dict(MODES[mode])
@@ -82,7 +82,7 @@ def make_setup(args: argparse.Namespace) -> Any:
         spec["seeds"] = tuple(range(args.seeds))
     cache = HERE / ".cache" / "peers" / mode
     work = args.work or (cache / "work" if mode == "smoke" else HERE / "results" / "peers" / mode)
-    return Setup(mode=mode, work=Path(work), scratch=Path(args.scratch or cache), **spec)
+    return Setup(mode=mode, work=Path(work), scratch=Path(args.scratch or cache), peer_threads=args.peer_threads, **spec)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -95,6 +95,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--only", default=None, help=f"run only these competitors now (comma-separated of {','.join(COMPETITORS)})")
     p.add_argument("--no-retrain", action="store_true", help="run the searches only; retrain later")
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one torch thread each)")
+    p.add_argument(
+        "--peer-threads", type=int, default=None,
+        help="torch threads of each peer's process (default: torch's, every core; 1 is steadier on a shared machine)",
+    )
     p.add_argument("--work", type=Path, default=None, help="pieces: competitor JSONs, probe, retrains.csv")
     p.add_argument("--scratch", type=Path, default=None, help="trial and run folders, logs (default bench/.cache/peers/MODE)")
     p.add_argument("--grid", type=Path, default=GRID, help="full-scale cells to reuse (full mode only; read only)")
@@ -178,7 +182,7 @@ def grid_rows(setup: Any, grid: Path | None) -> dict[tuple[str, ...], dict[str, 
 def check_retrain_config(setup: Any) -> dict[str, Any]:
     """The retrain config updates; refuse when bench/finetune_base.yaml no longer trains like the example."""
     from _finetune import base_config
-    from _peers_run import competitor_config, mode_updates
+    from _peers_setup import competitor_config, mode_updates
 
     from hpscout.config import config_to_dict
 
@@ -287,6 +291,7 @@ def report(setup: Any, args: argparse.Namespace, runs: list[CompetitorRun], prob
         "train_rows": setup.train_rows or 20000,
         "eval_rows": setup.eval_rows,
         "model": "tiny BERT (from_config)" if setup.tiny_model else "MiniLM (all-MiniLM-L6-v2) + LoRA",
+        "peer_threads": setup.peer_threads or "torch default (all cores)",
         "command": "python bench/peers.py " + " ".join(a for a in sys.argv[1:]),
         "versions": versions,
         "summary": summary,

@@ -26,7 +26,8 @@ def _load(name: str):
 
 
 res = _load("_peers_result")
-prun = _load("_peers_run")
+setup_mod = _load("_peers_setup")
+hf = _load("_peers_hf")
 
 A = {"learning_rate": 1e-3, "lora_r": 4, "warmup_ratio": 0.0}
 B = {"learning_rate": 2e-3, "lora_r": 8, "warmup_ratio": 0.06}
@@ -174,38 +175,79 @@ def test_a_competitor_run_round_trips_through_json():
 
 
 def test_the_deadline_stops_the_trial_in_training_and_then_every_new_one():
-    clock = prun.Clock(time.time())
-    deadline = prun.Deadline(clock, budget_s=0.3)
+    clock = setup_mod.Clock(time.time())
+    deadline = setup_mod.Deadline(clock, budget_s=0.3)
     deadline.arm()
     started = time.perf_counter()
     try:
-        with pytest.raises(prun.BudgetSpent):
+        with pytest.raises(setup_mod.BudgetSpent):
             with deadline.training():
                 while time.perf_counter() - started < 10:
                     sum(range(1000))
     finally:
         deadline.disarm()
     assert 0.2 < time.perf_counter() - started < 5
-    assert deadline.expired and not deadline.in_training
-    with pytest.raises(prun.BudgetSpent):
+    assert deadline.expired and deadline.cut and not deadline.in_training
+    with pytest.raises(setup_mod.BudgetSpent):
         with deadline.training():
             pass
 
 
+def test_hf_trials_join_the_recorders_train_calls_and_the_last_one_cut_by_the_budget_is_cut():
+    import datetime as dt
+
+    import optuna
+
+    launched = time.time()
+    clock = setup_mod.Clock(launched)
+    study = optuna.create_study(direction="maximize", storage=optuna.storages.InMemoryStorage(), study_name="hf")
+    dist = {
+        "lora_r": optuna.distributions.CategoricalDistribution([4, 8, 16]),
+        "learning_rate": optuna.distributions.FloatDistribution(3e-4, 1e-2, log=True),
+        "warmup_ratio": optuna.distributions.CategoricalDistribution([0.0, 0.06, 0.1]),
+    }
+    at = lambda s: dt.datetime.fromtimestamp(launched + s)  # noqa: E731
+    params = {"lora_r": 8, "learning_rate": 2e-3, "warmup_ratio": 0.06}
+    for state, value, inter, start, end in (
+        (optuna.trial.TrialState.COMPLETE, 0.8, {62: 0.7, 124: 0.8}, 5, 40),
+        (optuna.trial.TrialState.PRUNED, None, {62: 0.5}, 40, 60),
+        (optuna.trial.TrialState.PRUNED, None, {}, 60, 90),
+    ):
+        frozen = optuna.trial.create_trial(
+            state=state, value=value, params=params, distributions=dist, intermediate_values=inter
+        )
+        frozen.datetime_start, frozen.datetime_complete = at(start), at(end)
+        study.add_trial(frozen)
+    runs = [
+        {"train_begin": 8.0, "epoch": 2.0, "eval_s": 4.0, "evals": 2},
+        {"train_begin": 42.0, "epoch": 1.0, "eval_s": 2.0, "evals": 1},
+        {"train_begin": 63.0, "epoch": 0.5, "eval_s": 0.0, "evals": 0},
+    ]
+    deadline = setup_mod.Deadline(clock, budget_s=90.0)
+    deadline.expired = deadline.cut = True
+    records = hf._hf_records(study, runs, clock, rows=1000, fraction=0.05, deadline=deadline)
+    assert [r.state for r in records] == ["complete", "pruned", "cut"]
+    assert [r.samples for r in records] == [2000, 1000, 500]
+    assert records[1].value == 0.5  # a pruned trial keeps its last intermediate value
+    assert records[0].setup_s == pytest.approx(3.0, abs=0.01) and records[0].train_s == pytest.approx(28.0, abs=0.01)
+    assert records[0].params == {"learning_rate": 2e-3, "lora_r": 8, "warmup_ratio": 0.06}
+    assert res.best_complete_changes(records)[0][1] == records[0].params
+
+
 def test_a_reduced_sample_scales_the_step_floor_so_the_ladder_keeps_its_shape(tmp_path):
-    setup = prun.Setup(
+    setup = setup_mod.Setup(
         mode="quick", budget_s=10.0, seeds=(0,), train_rows=1000, eval_rows=300, tiny_model=False,
         probe_fractions=None, probe_full_sample=True, work=tmp_path / "w", scratch=tmp_path / "s",
     )
-    updates = prun.mode_updates(setup)
+    updates = setup_mod.mode_updates(setup)
     assert updates["scout.min_steps"] == 5  # 100 steps on 20,000 rows -> 5 on 1,000
     with open(updates["data.train"], newline="") as fh:
         labels = [row["label"] for row in csv.DictReader(fh, delimiter="\t")]
     assert len(labels) == 1000 and abs(labels.count("1") - labels.count("0")) <= 120  # stratified like the sample
-    config = prun.competitor_config(setup)
-    assert prun.scouting_fraction(config) == pytest.approx(0.05)
-    full = prun.competitor_config(setup, full_sample=True)
-    assert full.scout.min_steps == 100 and prun.scouting_fraction(full) == pytest.approx(0.05)
+    config = setup_mod.competitor_config(setup)
+    assert setup_mod.scouting_fraction(config) == pytest.approx(0.05)
+    full = setup_mod.competitor_config(setup, full_sample=True)
+    assert full.scout.min_steps == 100 and setup_mod.scouting_fraction(full) == pytest.approx(0.05)
 
 
 @pytest.mark.slow
