@@ -429,13 +429,14 @@ def plot(rep: dict[str, Any], title: str, path: Path) -> None:
 
     cps = np.array(rep["harness"]["checkpoints"])
     fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    colors = iter(f"C{i}" for i in range(10))
     for m, c in rep["curves_points"].items():
         if m in WORKFLOW_METHODS:
             continue
-        ax.plot(cps, np.maximum(c, 1e-2), label=f"{m} (mean)", lw=1.4)
-    for w in rep["workflows"]:
-        ax.scatter([w["mean_cost"]], [max(w["mean_regret"], 1e-2)], s=60 if w["method"] == "hpscout" else 35, zorder=3,
-                   label=f"{w['method']} ({w['trials']} trials + check)")  # fmt: skip
+        ax.plot(cps, np.maximum(c, 1e-2), label=f"{m} (mean)", lw=1.4, color=next(colors))
+    for w, marker in zip(rep["workflows"], "oDsv^<>", strict=False):
+        ax.scatter([w["mean_cost"]], [max(w["mean_regret"], 1e-2)], s=70 if w["method"] == "hpscout" else 40, zorder=3,
+                   marker=marker, color=next(colors), label=f"{w['method']} ({w['trials']} trials + check)")  # fmt: skip
     ax.axhline(_workflow.GOAL_POINTS, color="grey", ls=":", lw=1, label=f"goal: {_workflow.GOAL_POINTS} points")
     ax.set_xscale("log")
     ax.set_yscale("log")
