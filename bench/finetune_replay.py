@@ -311,6 +311,8 @@ class SeedNoise:
     #: sd of one run, pooled over cells: sqrt(mean((a - b)^2) / 2), in accuracy points
     sd_points: float
     mean_abs_diff_points: float
+    #: robust to the cells that learn with one seed and stay at chance with the other
+    median_abs_diff_points: float
 
 
 def seed_noise(table: _table.Table) -> list[SeedNoise]:
@@ -322,7 +324,8 @@ def seed_noise(table: _table.Table) -> list[SeedNoise]:
             continue
         a, b = (table.values[(f, s)] for s in seeds[:2])
         d = np.array([a[c] - b[c] for c in table.cells_at(f)]) * _workflow.POINTS
-        out.append(SeedNoise(f, len(d), float(np.sqrt(np.mean(d**2) / 2)), float(np.mean(np.abs(d)))))
+        sd = float(np.sqrt(np.mean(d**2) / 2))
+        out.append(SeedNoise(f, len(d), sd, float(np.mean(np.abs(d))), float(np.median(np.abs(d)))))
     return out
 
 
@@ -533,7 +536,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nper fraction (seed-mean {table.target}; chance <= {CHANCE}; steps from the CSV):")
     print(format_summaries(summaries))
     print("\nseed noise (two seeds per cell): " + "; ".join(
-        f"{n.fraction:g}: sd {n.sd_points:.2f} points, mean |diff| {n.mean_abs_diff_points:.2f}" for n in noise
+        f"{n.fraction:g}: sd {n.sd_points:.2f} points, |seed 0 - seed 1| mean {n.mean_abs_diff_points:.2f}, "
+        f"median {n.median_abs_diff_points:.2f}"
+        for n in noise
     ))  # fmt: skip
     print(f"\nrank agreement with fraction {reference}:")
     print(format_agreement(rows) if rows else "(needs complete grids at two fractions for a common seed)")

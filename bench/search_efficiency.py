@@ -462,7 +462,8 @@ def summarise(
         }
         if m in carried:
             old = carried[m][1]
-            entry.update({k: old.get(k) for k in ("median_trials", "median_evaluations", "median_spent")})
+            keep = ("median_trials", "median_evaluations", "median_spent", "seconds_total", "runs_beating_reference_best")
+            entry.update({k: old.get(k) for k in keep})
             entry["description"] = old.get("description", entry["description"])
             entry["carried"] = old.get("carried")
         out_methods[m] = entry
@@ -520,7 +521,10 @@ def load_merge(
         new = rename.get(name, name)
         if new in running:
             continue  # run now: this run's figures win
-        carried = {"from": str(path), "as": name, "seeds": int(old["seeds"]), "command": old.get("command")}
+        # a method this report carried already keeps where it first came from
+        carried = entry.get("carried") or {
+            "from": str(path), "as": name, "seeds": int(old["seeds"]), "command": old.get("command")
+        }
         if "per_run_regret" in entry:
             arr = np.array(entry["per_run_regret"], dtype=float)[:, :seeds, :]
             paired[new] = (arr, {**entry, "carried": {**carried, "paired": True}})

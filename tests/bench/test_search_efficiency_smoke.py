@@ -220,6 +220,12 @@ def test_merge_pairs_curves_it_kept_and_carries_older_reports_as_reported(tmp_pa
     assert set(unpaired) == {"hpscout-v1"} and unpaired["hpscout-v1"]["carried"]["paired"] is False
     with pytest.raises(ValueError, match="budget"):
         se.load_merge(path, {}, ["hpscout"], ["a"], 1, cps, "s", 30.0)
+    # merged again, a carried method keeps where it first came from
+    old["methods"]["hpscout-v1"] = unpaired["hpscout-v1"]
+    second = tmp_path / "second.json"
+    second.write_text(json.dumps(old))
+    _, again = se.load_merge(second, {}, ["hpscout"], ["a"], 1, cps, "s", 3.0)
+    assert again["hpscout-v1"]["carried"]["from"] == str(path) and again["hpscout-v1"]["carried"]["as"] == "hpscout"
     assert se.parse_renames("hpscout=hpscout-v1, tpe=tpe-old") == {"hpscout": "hpscout-v1", "tpe": "tpe-old"}
     with pytest.raises(ValueError, match="OLD=NEW"):
         se.parse_renames("hpscout")
