@@ -593,8 +593,9 @@ def main(argv: list[str] | None = None) -> int:
         print(_workflow.format_workflows(w_rows, rep["full_run_samples"]))
         cps = np.array(rep["harness"]["checkpoints"])
         budgets = [0.5, 1, 2, 4, 8, args.budget]
-        print("\nmean pick regret (points) against budget (full-data runs):")
-        print(_workflow.format_curves({m: np.array(c) for m, c in rep["curves_points"].items()}, cps, budgets))
+        print("\nbudget methods: mean pick regret (points) against budget (full-data runs):")
+        curves = {m: np.array(c) for m, c in rep["curves_points"].items() if m not in WORKFLOW_METHODS}
+        print(_workflow.format_curves(curves, cps, budgets))
         print(f"\nGOALS {args.scenario}: {rep['goals']['text']}")
         report["replay"] = rep
         if args.plot:
