@@ -274,7 +274,11 @@ def bench_config(facts: Facts, scout: Any = None, transfer: Any = None) -> Any:
     read matter: batch, epochs and space (the step floor), scout and transfer."""
     from hpscout.config import ScoutConfig, TransferConfig, config_from_dict
 
-    base = facts.config if facts.config is not None else config_from_dict({"name": "bench", "data": {"train": "bench.csv"}})
+    base = (
+        facts.config
+        if facts.config is not None
+        else config_from_dict({"name": "bench", "data": {"train": "bench.csv"}})
+    )
     return base.model_copy(update={"scout": scout or ScoutConfig(), "transfer": transfer or TransferConfig()})
 
 
@@ -365,7 +369,11 @@ def climb_after_every_trial(config: Any, rungs: Sequence[float], stop_reason: st
         # what this climb would cost on its own, as hpscout run makes it once after its last trial
         one_climb = sum((len(ranked) + 1) * ctx.cost(f) for f in rungs if f <= frac + 1e-12)
         ctx.note(
-            final_fraction=frac, stop=stop, agreed=agreed, pick=pick, top_k=[t.number for t in ranked],
+            final_fraction=frac,
+            stop=stop,
+            agreed=agreed,
+            pick=pick,
+            top_k=[t.number for t in ranked],
             check_cost=round(one_climb, 9),
         )
 
@@ -411,7 +419,11 @@ def _workflow(seed: int, facts: Facts, scout: Any, transfer: Any, *, floor: bool
     if floor:
         config, info = resolved_ladder(facts, config)
     else:
-        info = {"fidelities": list(config.scout.fidelities), "fraction": config.scout.fraction, "floor": "off"}
+        info = {
+            "fidelities": list(config.scout.fidelities),
+            "fraction": config.scout.fraction,
+            "floor": "off",
+        }
     plan = _hpscout_plan(seed, facts.params, _clip_ladder(config.scout.fidelities, facts.min_fraction))
     t = config.transfer
     if not t.climb:
@@ -487,7 +499,10 @@ METHODS: dict[str, tuple[Callable[[int, Facts], Plan], str]] = {
         _hpscout_v1,
         "round 2's default: DEFAULT_STRATEGY search on 5% (no step floor), one-shot check (top-k re-run at 20%)",
     ),
-    "naive-5pct": (_naive_5pct, "DEFAULT_STRATEGY search on 5% of the data; the best at 5% is the pick (no check)"),
+    "naive-5pct": (
+        _naive_5pct,
+        "DEFAULT_STRATEGY search on 5% of the data; the best at 5% is the pick (no check)",
+    ),
     "random": (_random, "Optuna RandomSampler, every trial at max fidelity"),
     "tpe": (_tpe, "Optuna TPESampler, no pruning, every trial at max fidelity"),
     "tpe-median": (_tpe_median, "TPESampler + MedianPruner on the eta=3 ladder"),

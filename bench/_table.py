@@ -193,7 +193,9 @@ def load_table(
         key = (float(r["fraction"]), int(r["seed"]))
         found.setdefault(key, {})[tuple(_number(r[p]) for p in params)] = value
     fractions = sorted({float(f) for f in expected_fractions} | {float(r["fraction"]) for r in rows})
-    all_seeds = sorted({int(s) for s in expected_seeds} | {int(r["seed"]) for r in rows if float(r["fraction"]) not in plans})
+    all_seeds = sorted(
+        {int(s) for s in expected_seeds} | {int(r["seed"]) for r in rows if float(r["fraction"]) not in plans}
+    )
     values: dict[tuple[float, int], dict[Cell, float]] = {}
     missing: list[tuple[float, int, int]] = []
     planned: dict[float, tuple[Cell, ...]] = {}
@@ -214,7 +216,15 @@ def load_table(
             else:
                 missing.append((f, s, len(grid)))
     return Table(
-        tuple(params), choices, cells, planned, values, tuple(missing), target, _full_train_rows(rows), _steps(rows)
+        tuple(params),
+        choices,
+        cells,
+        planned,
+        values,
+        tuple(missing),
+        target,
+        _full_train_rows(rows),
+        _steps(rows),
     )
 
 
@@ -408,7 +418,11 @@ class TableScenario:
             if not below:
                 raise KeyError(f"cell {cell} is measured at no level up to {level:g}")
             g = below[-1]
-            pairs = [(self._mean(c, g), self._mean(c, level)) for c in self.table.cells_at(level) if self._has(c, g)]
+            pairs = [
+                (self._mean(c, g), self._mean(c, level))
+                for c in self.table.cells_at(level)
+                if self._has(c, g)
+            ]
             self._imputed[key] = impute(self._mean(cell, g), pairs)
         return self._imputed[key]
 
@@ -499,4 +513,3 @@ TABLE_RULES = {
     "seed_noise": "|seed 0 - seed 1| of the cell at the level, or at the largest smaller level with two seeds",
     "score": "seed-mean at the reference (the largest complete level)",
 }
-

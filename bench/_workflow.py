@@ -163,7 +163,9 @@ def goals(
     worse: list[int] = []
     if naive is not None:
         mine = {o["seed"]: o["regret"] for o in default.outcomes}
-        worse = sorted(o["seed"] for o in naive.outcomes if mine.get(o["seed"], -math.inf) > o["regret"] + 1e-9)
+        worse = sorted(
+            o["seed"] for o in naive.outcomes if mine.get(o["seed"], -math.inf) > o["regret"] + 1e-9
+        )
     g3 = naive is not None and not worse and default.mean_regret <= naive.mean_regret + 1e-9
     where = f"at {reference_fraction:g} of the data" + (
         "" if reference_fraction >= 1.0 else " (the table has no complete larger fraction yet)"

@@ -57,7 +57,14 @@ DEFAULT_CSV = HERE / "results" / "finetune_grid.csv"
 CHANCE = 0.55
 TOP_K = (1, 3, 5)
 #: Methods that run as a workflow (a trial budget, then their check); the rest run until --budget.
-WORKFLOW_METHODS = ("hpscout", "hpscout-v1", "naive-5pct", "hpscout-unbounded", "hpscout-ladder3", "hpscout-scout")
+WORKFLOW_METHODS = (
+    "hpscout",
+    "hpscout-v1",
+    "naive-5pct",
+    "hpscout-unbounded",
+    "hpscout-ladder3",
+    "hpscout-scout",
+)
 #: What the replay runs by default.
 REPLAY_METHODS = ("hpscout", "hpscout-v1", "naive-5pct", "tpe", "tpe-hyperband", "hpscout-unbounded")
 #: The design of the grid (for reporting what is missing).
@@ -203,7 +210,9 @@ def fraction_summaries(table: _table.Table, lr_param: str = "learning_rate") -> 
     for f in table.fractions:
         seeds = tuple(table.seeds_at(f))
         means = table.seed_mean(f, seeds)
-        best = max(sorted(means, key=table.cells.index), key=lambda c: means[c])  # first in grid order on ties
+        best = max(
+            sorted(means, key=table.cells.index), key=lambda c: means[c]
+        )  # first in grid order on ties
         by_lr: dict[Any, list[float]] = {}
         for c, v in means.items():
             by_lr.setdefault(c[lr_index], []).append(v)
@@ -261,7 +270,6 @@ def format_summaries(rows: Sequence[FractionSummary]) -> str:
     return "\n".join(lines)
 
 
-
 @dataclass(frozen=True)
 class PairRho:
     """Spearman's rho between two complete fractions over the cells both ran (seed-mean, common seeds)."""
@@ -297,7 +305,11 @@ def format_matrix(rows: Sequence[PairRho], fractions: Sequence[float]) -> str:
         parts = []
         for f in fractions:
             r = cell.get((f, g))
-            parts.append(f"{'-' if r.spearman is None else format(r.spearman, '.2f'):>8} ({r.cells:>2})" if r else f"{'':>13}")
+            parts.append(
+                f"{'-' if r.spearman is None else format(r.spearman, '.2f'):>8} ({r.cells:>2})"
+                if r
+                else f"{'':>13}"
+            )
         lines.append(f"{g:>8g}" + "".join(parts))
     return "\n".join(lines)
 
@@ -390,7 +402,9 @@ def replay(
     ]
     by_name = {w.method: w for w in workflows}
     goals = (
-        _workflow.goals(by_name[_methods.CANDIDATE_METHOD], by_name.get("naive-5pct"), probe.reference_fraction, budget)
+        _workflow.goals(
+            by_name[_methods.CANDIDATE_METHOD], by_name.get("naive-5pct"), probe.reference_fraction, budget
+        )
         if _methods.CANDIDATE_METHOD in by_name
         else {"text": f"no goals: needs method {_methods.CANDIDATE_METHOD!r}"}
     )
@@ -405,7 +419,12 @@ def replay(
         "cost_model": "retrain",
         "table": probe.describe(),
         "baseline_ladder": list(_methods.geometric_ladder(probe.fidelity.min_fraction)),
-        "reference": {"fraction": probe.reference_fraction, "best": ref.best, "worst": ref.worst, "cells": ref.n},
+        "reference": {
+            "fraction": probe.reference_fraction,
+            "best": ref.best,
+            "worst": ref.worst,
+            "cells": ref.n,
+        },
         "full_run_samples": full_samples,
         "regret": "accuracy points at the reference fraction: best measured cell minus the pick (seed-mean)",
         "methods_info": infos,
@@ -440,7 +459,9 @@ def plot(rep: dict[str, Any], title: str, path: Path) -> None:
     for w, marker in zip(rep["workflows"], "oDsv^<>", strict=False):
         ax.scatter([w["mean_cost"]], [max(w["mean_regret"], 1e-2)], s=70 if w["method"] == "hpscout" else 40, zorder=3,
                    marker=marker, color=next(colors), label=f"{w['method']} ({w['trials']} trials + check)")  # fmt: skip
-    ax.axhline(_workflow.GOAL_POINTS, color="grey", ls=":", lw=1, label=f"goal: {_workflow.GOAL_POINTS} points")
+    ax.axhline(
+        _workflow.GOAL_POINTS, color="grey", ls=":", lw=1, label=f"goal: {_workflow.GOAL_POINTS} points"
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("compute (full-data runs)")
@@ -473,7 +494,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--scenario", default="sst2-minilm-lora", help="a label for the table in reports")
     p.add_argument("--seeds", type=int, default=20, help="replay seeds per method (paired)")
     p.add_argument(
-        "--budget", type=float, default=24.0, help="budget of the budget methods, in full-data runs (default 24)"
+        "--budget",
+        type=float,
+        default=24.0,
+        help="budget of the budget methods, in full-data runs (default 24)",
     )
     p.add_argument(
         "--trials",
@@ -505,7 +529,8 @@ def describe_table(table: _table.Table, csv_path: Path) -> list[str]:
         lines.append(
             "missing or partial: "
             + ", ".join(
-                f"({f:g}, {s}: {n}/{len(table.planned[f]) if f in table.planned else '?'})" for f, s, n in table.missing
+                f"({f:g}, {s}: {n}/{len(table.planned[f]) if f in table.planned else '?'})"
+                for f, s, n in table.missing
             )
         )
     return lines
@@ -519,7 +544,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     csv_path = Path(args.csv)
     try:
-        table = _table.load_table(csv_path, expected_fractions=DESIGN_FRACTIONS, expected_seeds=finetune_grid.SEEDS)
+        table = _table.load_table(
+            csv_path, expected_fractions=DESIGN_FRACTIONS, expected_seeds=finetune_grid.SEEDS
+        )
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -527,7 +554,9 @@ def main(argv: list[str] | None = None) -> int:
     design_max = max(DESIGN_FRACTIONS)
     reference = table.fractions[-1] if table.fractions else None
     if reference is not None and reference < design_max:
-        print(f"note: no complete grid at {design_max:g} yet; everything below is against {reference:g} (provisional)")
+        print(
+            f"note: no complete grid at {design_max:g} yet; everything below is against {reference:g} (provisional)"
+        )
 
     rows = agreement(table, reference)
     summaries = fraction_summaries(table)
@@ -551,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         "design": {
             "fractions": list(finetune_grid.FRACTIONS),
             "seeds": list(finetune_grid.SEEDS),
-            "extension": {f"{f:g}": {"select": spec, "seeds": n} for f, (spec, n) in finetune_grid.EXTENSION.items()},
+            "extension": {
+                f"{f:g}": {"select": spec, "seeds": n} for f, (spec, n) in finetune_grid.EXTENSION.items()
+            },
         },
         "complete_grids": [list(k) for k in table.complete],
         "missing_grids": [{"fraction": f, "seed": s, "cells_present": n} for f, s, n in table.missing],
@@ -574,7 +605,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nno replay: {err}")
         can_replay = False
     if can_replay:
-        rep = replay(csv_path, args.scenario, methods, args.seeds, args.budget, args.trials, args.jobs, args.bootstrap)
+        rep = replay(
+            csv_path, args.scenario, methods, args.seeds, args.budget, args.trials, args.jobs, args.bootstrap
+        )
         t = rep["table"]
         print(
             f"\nreplay: {len(methods)} methods x {args.seeds} seeds; workflows {args.trials} trials + their check, "
@@ -599,7 +632,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nGOALS {args.scenario}: {rep['goals']['text']}")
         report["replay"] = rep
         if args.plot:
-            plot(rep, f"{args.scenario}: {args.seeds} replays, reference {t['reference_fraction']:g}", Path(args.plot))
+            plot(
+                rep,
+                f"{args.scenario}: {args.seeds} replays, reference {t['reference_fraction']:g}",
+                Path(args.plot),
+            )
     report["versions"] = se._versions()
     report["command"] = " ".join(
         [Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]

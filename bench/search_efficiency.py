@@ -257,7 +257,9 @@ def run_one(spec: RunSpec) -> RunResult:
     ledger = Ledger(spec.budget, spec.continuation)
     configs: dict[int, dict[str, Any]] = {}
     ctx = _Context(scenario, ledger, configs)
-    marks: list[tuple[int, float, float, int, dict[str, Any]]] = []  # (trials, spent, search spent, records, note)
+    marks: list[
+        tuple[int, float, float, int, dict[str, Any]]
+    ] = []  # (trials, spent, search spent, records, note)
 
     def objective(trial: optuna.Trial) -> float:
         configs[trial.number] = suggest(trial, scenario.params)
@@ -275,7 +277,9 @@ def run_one(spec: RunSpec) -> RunResult:
         except BudgetSpent:
             study.stop()
         finally:
-            marks.append((trial.number + 1, ledger.spent, ctx.search_spent, len(ledger.records), dict(ctx.notes)))
+            marks.append(
+                (trial.number + 1, ledger.spent, ctx.search_spent, len(ledger.records), dict(ctx.notes))
+            )
 
     # A fixed study name: HyperbandPruner assigns brackets by hashing it, so a random name
     # (Optuna's default) would make Hyperband runs irreproducible.
@@ -304,7 +308,11 @@ def run_one(spec: RunSpec) -> RunResult:
     reg = np.clip(reg, 0.0, None)
     measured = getattr(scenario, "measured", None)
     picks = {
-        t: {"params": configs[t], "score": float(full[t]), "measured": None if measured is None else measured(configs[t])}
+        t: {
+            "params": configs[t],
+            "score": float(full[t]),
+            "measured": None if measured is None else measured(configs[t]),
+        }
         for t in trials
     }
     trace = tuple(
@@ -456,13 +464,21 @@ def summarise(
             "per_run_regret": np.round(regret[m], 5).tolist(),
             "runs_beating_reference_best": below[m],
             "median_trials": float(np.median(stats[m]["n_trials"])) if stats[m]["n_trials"] else None,
-            "median_evaluations": float(np.median(stats[m]["n_evaluations"])) if stats[m]["n_evaluations"] else None,
+            "median_evaluations": float(np.median(stats[m]["n_evaluations"]))
+            if stats[m]["n_evaluations"]
+            else None,
             "median_spent": float(np.median(stats[m]["spent"])) if stats[m]["spent"] else None,
             "seconds_total": float(np.sum(stats[m]["seconds"])),
         }
         if m in carried:
             old = carried[m][1]
-            keep = ("median_trials", "median_evaluations", "median_spent", "seconds_total", "runs_beating_reference_best")
+            keep = (
+                "median_trials",
+                "median_evaluations",
+                "median_spent",
+                "seconds_total",
+                "runs_beating_reference_best",
+            )
             entry.update({k: old.get(k) for k in keep})
             entry["description"] = old.get("description", entry["description"])
             entry["carried"] = old.get("carried")
@@ -488,8 +504,14 @@ def summarise(
 
 
 def load_merge(
-    path: Path, rename: dict[str, str], running: list[str], instances: list[str], seeds: int, checkpoints: np.ndarray,
-    scenario: str, budget: float,
+    path: Path,
+    rename: dict[str, str],
+    running: list[str],
+    instances: list[str],
+    seeds: int,
+    checkpoints: np.ndarray,
+    scenario: str,
+    budget: float,
 ) -> tuple[dict[str, tuple[np.ndarray, dict[str, Any]]], dict[str, dict[str, Any]]]:
     """The methods of an earlier report (``--merge``) that this run does not run.
 
@@ -523,7 +545,10 @@ def load_merge(
             continue  # run now: this run's figures win
         # a method this report carried already keeps where it first came from
         carried = entry.get("carried") or {
-            "from": str(path), "as": name, "seeds": int(old["seeds"]), "command": old.get("command")
+            "from": str(path),
+            "as": name,
+            "seeds": int(old["seeds"]),
+            "command": old.get("command"),
         }
         if "per_run_regret" in entry:
             arr = np.array(entry["per_run_regret"], dtype=float)[:, :seeds, :]
@@ -533,9 +558,7 @@ def load_merge(
     return paired, unpaired
 
 
-def paired_at_budget(
-    cand: np.ndarray, old_final: np.ndarray, reps: int
-) -> dict[str, float]:
+def paired_at_budget(cand: np.ndarray, old_final: np.ndarray, reps: int) -> dict[str, float]:
     """IQM(candidate) - IQM(old) at the full budget on the candidate's seeds, paired, with a 95% bootstrap CI.
 
     ``cand``: instances x seeds final regrets; ``old_final``: the earlier report's
@@ -565,11 +588,16 @@ def add_unpaired(report: dict[str, Any], unpaired: dict[str, dict[str, Any]], re
             report["paired_iqm_differences"][f"{cand} - {name}"] = {
                 "budgets": [report["table_budgets"][-1]],
                 "seeds": mine.shape[1],
-                **{k: [v] for k, v in paired_at_budget(mine, np.array(entry["final_regret_per_run"]), reps).items()},
+                **{
+                    k: [v]
+                    for k, v in paired_at_budget(mine, np.array(entry["final_regret_per_run"]), reps).items()
+                },
                 "note": f"paired at the full budget only, on seeds 0-{mine.shape[1] - 1} "
                 f"({name} is carried from {entry['carried']['from']}, which kept no per-run curves)",
             }
-    report["verdict"] = verdict(report["methods"], report["paired_iqm_differences"], report["budget"], table_idx)
+    report["verdict"] = verdict(
+        report["methods"], report["paired_iqm_differences"], report["budget"], table_idx
+    )
 
 
 def verdict(
@@ -591,9 +619,8 @@ def verdict(
     for key, value in methods[cand].items():
         if key.startswith("budget_to_match_") and key != "budget_to_match_tpe":
             other = key.removeprefix("budget_to_match_")
-            b1 += (
-                f"; against {other}'s final IQM regret {methods[other]['iqm_regret'][-1]:.4g}: "
-                + ("never" if value is None else f"{value:.3g}")
+            b1 += f"; against {other}'s final IQM regret {methods[other]['iqm_regret'][-1]:.4g}: " + (
+                "never" if value is None else f"{value:.3g}"
             )
     text = (
         f"goal 1 (reach TPE's final IQM regret {final[ref]:.4g} within B/3 = {budget / 3:.3g}): "
@@ -646,7 +673,11 @@ def plot(report: dict[str, Any], title: str, path: Path) -> None:
         y = np.maximum(np.array(e["iqm_regret"]), 1e-5)
         label = m if not e.get("carried") else f"{m} ({e['carried']['seeds']} seeds, carried)"
         (line,) = ax.plot(
-            x, y, label=label, lw=2.2 if m == _methods.CANDIDATE_METHOD else 1.4, ls="--" if e.get("carried") else "-"
+            x,
+            y,
+            label=label,
+            lw=2.2 if m == _methods.CANDIDATE_METHOD else 1.4,
+            ls="--" if e.get("carried") else "-",
         )
         ax.fill_between(
             x,
@@ -879,7 +910,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.merge:
         try:
             paired, unpaired = load_merge(
-                Path(args.merge), args.rename_merged, methods, instances, args.seeds, checkpoints, args.scenario,
+                Path(args.merge),
+                args.rename_merged,
+                methods,
+                instances,
+                args.seeds,
+                checkpoints,
+                args.scenario,
                 args.budget,
             )
         except ValueError as err:

@@ -124,7 +124,12 @@ def test_partial_csv_counts_only_complete_grids(tmp_path: Path):
     assert table.missing == ((0.02, 1, 3), (0.05, 1, 0), (0.1, 1, 0), (0.2, 0, 0), (0.2, 1, 0))
     assert {r.seeds for r in fr.agreement(table)} == {(0,)}  # seed 1 has nothing at 0.1
     # each level replays the seeds it has: seed 1 only where its grid is complete
-    assert _table.TableScenario(path, "partial").seeds_by_level == {0.01: [0, 1], 0.02: [0], 0.05: [0], 0.1: [0]}
+    assert _table.TableScenario(path, "partial").seeds_by_level == {
+        0.01: [0, 1],
+        0.02: [0],
+        0.05: [0],
+        0.1: [0],
+    }
 
 
 # ----------------------------------------------------------------------------- table scenario
@@ -233,7 +238,9 @@ SCOUT_SWAP = {0.01: REVERSED, 0.02: SWAP_TOP2, 0.05: SWAP_TOP2, 0.1: LARGE}
 @pytest.mark.timeout(120)
 def test_replay_workflows_climb_check_and_cost(tmp_path: Path):
     path = write_grid(tmp_path / "swap.csv", grids=SCOUT_SWAP)
-    rep = fr.replay(path, "synthetic", ["hpscout", "naive-5pct", "tpe"], seeds=2, budget=4.0, trials=12, reps=50)
+    rep = fr.replay(
+        path, "synthetic", ["hpscout", "naive-5pct", "tpe"], seeds=2, budget=4.0, trials=12, reps=50
+    )
     w = {r["method"]: r for r in rep["workflows"]}
     assert set(w) == {"hpscout", "naive-5pct"} and rep["reference"]["fraction"] == 0.1
     for o in w["hpscout"]["outcomes"]:

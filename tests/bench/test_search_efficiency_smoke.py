@@ -178,7 +178,9 @@ def test_hpscout_method_applies_the_step_floor_where_steps_are_known():
     from hpscout.config import config_from_dict
 
     # 2,000 rows, batch 16, 1 epoch: 5% is 100 rows = 7 steps; the floor (100 steps) needs ~1,585 rows
-    config = config_from_dict({"name": "x", "data": {"train": "t.csv"}, "train": {"batch_size": 16, "epochs": 1}})
+    config = config_from_dict(
+        {"name": "x", "data": {"train": "t.csv"}, "train": {"batch_size": 16, "epochs": 1}}
+    )
     plan = se._methods.build("hpscout", 0, se._methods.Facts(0.001, [], train_rows=2000, config=config))
     assert len(plan.ladder) == 1 and 0.78 < plan.ladder[0] <= 0.8
     assert plan.info["raised"] and plan.info["rungs"][0]["steps"] == 100
@@ -225,7 +227,10 @@ def test_merge_pairs_curves_it_kept_and_carries_older_reports_as_reported(tmp_pa
     second = tmp_path / "second.json"
     second.write_text(json.dumps(old))
     _, again = se.load_merge(second, {}, ["hpscout"], ["a"], 1, cps, "s", 3.0)
-    assert again["hpscout-v1"]["carried"]["from"] == str(path) and again["hpscout-v1"]["carried"]["as"] == "hpscout"
+    assert (
+        again["hpscout-v1"]["carried"]["from"] == str(path)
+        and again["hpscout-v1"]["carried"]["as"] == "hpscout"
+    )
     assert se.parse_renames("hpscout=hpscout-v1, tpe=tpe-old") == {"hpscout": "hpscout-v1", "tpe": "tpe-old"}
     with pytest.raises(ValueError, match="OLD=NEW"):
         se.parse_renames("hpscout")
