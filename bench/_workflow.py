@@ -152,9 +152,18 @@ def summarise_workflow(
 
 
 def goals(
-    default: WorkflowSummary, naive: WorkflowSummary | None, reference_fraction: float, budget: float
+    default: WorkflowSummary,
+    naive: WorkflowSummary | None,
+    reference_fraction: float,
+    budget: float,
+    ablation_runs: float | None = None,
 ) -> dict[str, Any]:
-    """Issue 14's three goals for the default workflow, in plain words with the figures."""
+    """Issue 14's three goals for the default workflow, in plain words with the figures.
+
+    Goal 2 is judged on what the pick costs (the search and the check); ``ablation_runs``
+    (what ``hpscout run``'s default ablation adds, from ``hpscout.analysis.preflight``) gives
+    the same ratio with the ablation counted, reported next to it.
+    """
     g1 = default.mean_regret <= GOAL_POINTS + 1e-9
     if default.ratio_to_tpe is not None:
         g2 = default.ratio_to_tpe <= GOAL_COMPUTE_RATIO + 1e-9
@@ -167,6 +176,9 @@ def goals(
             o["seed"] for o in naive.outcomes if mine.get(o["seed"], -math.inf) > o["regret"] + 1e-9
         )
     g3 = naive is not None and not worse and default.mean_regret <= naive.mean_regret + 1e-9
+    with_ablation = None
+    if ablation_runs is not None and default.tpe_budget_to_match:
+        with_ablation = (default.mean_cost + ablation_runs) / default.tpe_budget_to_match
     where = f"at {reference_fraction:g} of the data" + (
         "" if reference_fraction >= 1.0 else " (the table has no complete larger fraction yet)"
     )
@@ -181,7 +193,14 @@ def goals(
         f"goal 1 (pick within {GOAL_POINTS} points of the best {where}): {'MET' if g1 else 'NOT MET'} "
         f"(mean regret {default.mean_regret:.2f} points, {default.share_within_goal:.0%} of replays within); "
         f"goal 2 (at most 1/3 of TPE-full's compute for the same regret): {'MET' if g2 else 'NOT MET'} "
-        f"({default.method} spends {default.mean_cost:.2f} full-data runs; {ratio}); "
+        f"({default.method} spends {default.mean_cost:.2f} full-data runs; {ratio}"
+        + (
+            f"; with the default ablation hpscout run also makes (+{ablation_runs:.2f} runs): ratio "
+            f"{with_ablation:.2f}, {'MET' if with_ablation <= GOAL_COMPUTE_RATIO + 1e-9 else 'NOT MET'}"
+            if with_ablation is not None and ablation_runs is not None
+            else ""
+        )
+        + "); "
         + (
             f"goal 3 (never worse than naive-5pct): {'MET' if g3 else 'NOT MET'} (mean {default.mean_regret:.2f} vs "
             f"{naive.mean_regret:.2f}; worse in {len(worse)} of {default.runs} paired replays)"
@@ -193,6 +212,8 @@ def goals(
         "reference_fraction": reference_fraction,
         "within_points": g1,
         "compute_third": g2,
+        "ratio_with_ablation": with_ablation,
+        "ablation_runs": ablation_runs,
         "never_worse_than_naive": g3,
         "worse_than_naive_seeds": worse,
         "text": text,

@@ -401,9 +401,14 @@ def replay(
         if m in WORKFLOW_METHODS
     ]
     by_name = {w.method: w for w in workflows}
+    projection = _preflight(probe, trials)
     goals = (
         _workflow.goals(
-            by_name[_methods.CANDIDATE_METHOD], by_name.get("naive-5pct"), probe.reference_fraction, budget
+            by_name[_methods.CANDIDATE_METHOD],
+            by_name.get("naive-5pct"),
+            probe.reference_fraction,
+            budget,
+            ablation_runs=None if projection is None else projection["ablation_full_runs"],
         )
         if _methods.CANDIDATE_METHOD in by_name
         else {"text": f"no goals: needs method {_methods.CANDIDATE_METHOD!r}"}
@@ -426,6 +431,7 @@ def replay(
             "cells": ref.n,
         },
         "full_run_samples": full_samples,
+        "preflight": projection,
         "regret": "accuracy points at the reference fraction: best measured cell minus the pick (seed-mean)",
         "methods_info": infos,
         "workflows": [asdict(w) for w in workflows],
@@ -433,6 +439,25 @@ def replay(
         "goals": goals,
         "harness": report,
     }
+
+
+def _preflight(scenario: _table.TableScenario, trials: int) -> dict[str, Any] | None:
+    """``hpscout.analysis.preflight`` of the default workflow on the table's config (``trials`` trials,
+    ``AblationConfig()``): what a whole ``hpscout run`` is projected to cost, the ablation included.
+    None when the CSV does not say how many rows the runs trained on."""
+    from hpscout.analysis import preflight
+    from hpscout.config import AblationConfig
+    from hpscout.search import resolve_scout
+
+    if scenario.train_rows is None:
+        return None
+    facts = se.scenario_facts(scenario)
+    config = _methods.bench_config(facts)
+    config = config.model_copy(
+        update={"search": config.search.model_copy(update={"trials": trials}), "ablation": AblationConfig()}
+    )
+    config, plan = resolve_scout(config, train_rows=scenario.train_rows)
+    return preflight(config, plan, trials=trials)
 
 
 def _full_samples(scenario: _table.TableScenario) -> int | None:
@@ -629,6 +654,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\nbudget methods: mean pick regret (points) against budget (full-data runs):")
         curves = {m: np.array(c) for m, c in rep["curves_points"].items() if m not in WORKFLOW_METHODS}
         print(_workflow.format_curves(curves, cps, budgets))
+        if rep["preflight"]:
+            print(f"\n{rep['preflight']['message']}")
         print(f"\nGOALS {args.scenario}: {rep['goals']['text']}")
         report["replay"] = rep
         if args.plot:

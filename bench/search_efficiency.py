@@ -257,9 +257,8 @@ def run_one(spec: RunSpec) -> RunResult:
     ledger = Ledger(spec.budget, spec.continuation)
     configs: dict[int, dict[str, Any]] = {}
     ctx = _Context(scenario, ledger, configs)
-    marks: list[
-        tuple[int, float, float, int, dict[str, Any]]
-    ] = []  # (trials, spent, search spent, records, note)
+    # after each trial: (trials, spent, search spent, records, note)
+    marks: list[tuple[int, float, float, int, dict[str, Any]]] = []
 
     def objective(trial: optuna.Trial) -> float:
         configs[trial.number] = suggest(trial, scenario.params)
