@@ -289,3 +289,28 @@ def test_cli_writes_both_parts(grid_csv: Path, tmp_path: Path, capsys):
     assert {m["fraction"] for m in report["missing_grids"]} == {0.25, 0.5, 1.0}  # the extension, not run here
     assert report["replay"]["workflows"][0]["method"] == "naive-5pct"
     assert report["versions"]["optuna"] and report["command"]
+
+
+def test_goals_compare_with_tpe_naive_and_the_ablation():
+    wf = fr._workflow
+    cps = np.array([0.5, 1.0, 2.0, 4.0, 8.0])
+    tpe = np.array([30.0, 10.0, 2.0, 0.4, 0.3])  # mean points; stays <= 0.5 from B = 4 on
+
+    def outcomes(regrets, cost):
+        return [wf.Outcome(seed=i, trials=20, regret=r, cost=cost, anytime_spent=cost, measured=True, pick={})
+                for i, r in enumerate(regrets)]  # fmt: skip
+
+    default = wf.summarise_workflow("hpscout", outcomes([0.0, 0.5, 1.0], 1.0), full_samples=40_000,
+                                    tpe_curve=tpe, checkpoints=cps)  # fmt: skip
+    naive = wf.summarise_workflow("naive-5pct", outcomes([0.5, 0.5, 2.0], 0.5), full_samples=40_000,
+                                  tpe_curve=tpe, checkpoints=cps)  # fmt: skip
+    assert default.mean_regret == pytest.approx(0.5) and default.share_within_goal == pytest.approx(2 / 3)
+    assert default.tpe_budget_to_match == 4.0 and default.ratio_to_tpe == pytest.approx(0.25)
+    assert default.mean_samples == pytest.approx(40_000) and default.tpe_regret_at_same_cost == 10.0
+    g = wf.goals(default, naive, 1.0, 8.0, ablation_runs=1.0)
+    assert g["within_points"] and g["compute_third"] and g["never_worse_than_naive"]
+    assert g["ratio_with_ablation"] == pytest.approx(0.5) and "ratio 0.50, NOT MET" in g["text"]
+    worse = wf.summarise_workflow("hpscout", outcomes([0.0, 1.0, 1.0], 1.0), full_samples=None,
+                                  tpe_curve=tpe, checkpoints=cps)  # fmt: skip
+    g = wf.goals(worse, naive, 1.0, 8.0)
+    assert not g["within_points"] and not g["never_worse_than_naive"] and g["worse_than_naive_seeds"] == [1]
