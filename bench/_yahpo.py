@@ -141,6 +141,10 @@ class Fidelity:
         """``value`` as a fraction of the maximum: what one evaluation at it costs."""
         return float(value) / self.high
 
+    def cost(self, fraction: float) -> float:
+        """What one evaluation at ``fraction`` of the maximum is charged: the fidelity value it runs at."""
+        return self.fraction(self.value(fraction))
+
     @property
     def min_fraction(self) -> float:
         return self.low / self.high

@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -43,6 +44,13 @@ LORA_RANKS = (4, 16)
 WARMUP_RATIOS = (0.0, 0.1)
 FRACTIONS = (0.01, 0.02, 0.05, 0.1)
 SEEDS = (0, 1)
+#: The upward extension (issue 14): fraction -> (--select spec, seeds). Its cells are chosen from the
+#: table itself (the best and worst at a smaller fraction), so they are known once that fraction is.
+EXTENSION: dict[float, tuple[str, int]] = {
+    0.25: ("best=8,worst=4,at=0.1", 1),
+    0.5: ("best=8,worst=4,at=0.1", 1),
+    1.0: ("best=6,worst=2,at=0.5", 1),
+}
 
 
 def jobs(
@@ -83,6 +91,21 @@ def select_cells(rows: list[dict[str, str]], spec: str) -> list[tuple[float, int
     best, worst = int(opts.get("best", 0)), int(opts.get("worst", 0))
     chosen = ranked[:best] + [c for c in ranked[len(ranked) - worst:] if c not in ranked[:best]]
     return chosen
+
+
+def select_at(spec: str) -> float:
+    """The fraction a ``best=N,worst=M,at=F`` spec ranks cells at."""
+    return float(dict(part.split("=", 1) for part in spec.split(","))["at"])
+
+
+def planned_cells(
+    rows: list[dict[str, str]], spec: str, ready: Callable[[float], bool]
+) -> list[tuple[float, int, float]] | None:
+    """The cells a ``--select`` spec (an :data:`EXTENSION` entry) chooses from ``rows``; None while the
+    fraction they are chosen at is not ``ready`` (complete), since the choice is not known yet."""
+    if not ready(select_at(spec)):
+        return None
+    return select_cells(rows, spec)
 
 
 def main(argv: list[str] | None = None) -> int:

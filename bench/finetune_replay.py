@@ -1,22 +1,28 @@
-"""Rank agreement across data fractions, and the search methods replayed, on a real fine-tuning grid.
+"""Rank agreement across data fractions, and the search workflows replayed, on a real fine-tuning grid.
 
-Reads the table bench/finetune_grid.py writes (MiniLM + LoRA on SST-2, every cell of
-learning_rate x lora_r x warmup_ratio at data fractions 1/2/5/10%, 2 seeds) and reports:
+Reads the table bench/finetune_grid.py writes (MiniLM + LoRA on SST-2: every cell of
+learning_rate x lora_r x warmup_ratio at 1/2/5/10% of the data with 2 seeds, and the
+upward extension: the best and worst cells at 25/50/100% with 1 seed) and reports:
 
-1. **Rank agreement** of each smaller fraction with the largest: Spearman's rho over
-   the cells and the top-k overlap (k = 1, 3, 5: |top-k small & top-k large| / k), on the
-   seed-mean accuracy and per seed, and the regret of picking the small fraction's winner
-   (its accuracy at the largest fraction against the best there). Ties (many cells sit
-   at chance) are broken at random: the top-k overlap and the pick regret are their
-   expectations over tie-breaks. Plus a per-fraction summary: best cell, best learning
-   rate (marginal: the mean over the other factors), mean accuracy, share at chance.
-2. **Replay** of the search methods (bench/_methods.py) with the harness of
-   bench/search_efficiency.py on the table (bench/_table.py: a requested fraction snaps
-   up to the next table fraction and is charged there; replay seed s reads table seed
-   s mod n_seeds; regret is scored on the seed-mean at the largest fraction).
+1. **Rank agreement** of each smaller fraction with the reference (the largest complete
+   fraction): Spearman's rho over the cells both hold and the top-k overlap (k = 1, 3, 5),
+   on the seed-mean and per seed, and the regret of picking the small fraction's winner;
+   a Spearman matrix between every pair of complete fractions; seed noise per fraction.
+   Ties (many cells sit at chance) are broken at random: the top-k overlap and the pick
+   regret are their expectations over tie-breaks.
+2. **Replay** of the workflows and baselines (bench/_methods.py) with the harness of
+   bench/search_efficiency.py on the table (bench/_table.py: fractions of the full data,
+   snapped up to the table's complete fractions; cells the extension did not run read the
+   next larger fraction or an imputed value, counted). Workflow methods (``hpscout``,
+   ``hpscout-v1``, ``naive-5pct``, ...) run ``search.trials`` trials and their transfer
+   check, as ``hpscout run`` does; budget methods (``tpe``, ``tpe-hyperband``) run until
+   ``--budget`` full-data runs. Reported (bench/_workflow.py): each workflow's pick regret in
+   accuracy points at the reference, its compute (full-data runs and samples), the budget
+   TPE at full fidelity needs for the same mean regret, and issue 14's goals.
 
 Only complete (fraction, seed) grids count; a partial CSV (the grid still running) gives
-the figures for the grids finished so far, and the report names the missing ones.
+the figures for the fractions finished so far, and the report names what is missing. Run
+it again on the finished table: the reference becomes 100% with no change to the code.
 
 Usage (from the repo root; either venv)::
 
@@ -42,6 +48,7 @@ sys.path.insert(0, str(HERE))
 
 import _methods  # noqa: E402
 import _table  # noqa: E402
+import _workflow  # noqa: E402
 import finetune_grid  # noqa: E402
 import search_efficiency as se  # noqa: E402
 
@@ -49,11 +56,21 @@ DEFAULT_CSV = HERE / "results" / "finetune_grid.csv"
 #: A cell at or below this accuracy learned nothing (SST-2 dev is balanced: chance is 0.5).
 CHANCE = 0.55
 TOP_K = (1, 3, 5)
-#: What the replay runs: the default methods plus the three-rung hpscout workflow.
-REPLAY_METHODS = (*_methods.DEFAULT_METHODS, "hpscout-ladder3")
+#: Methods that run as a workflow (a trial budget, then their check); the rest run until --budget.
+WORKFLOW_METHODS = (
+    "hpscout",
+    "hpscout-v1",
+    "naive-5pct",
+    "hpscout-unbounded",
+    "hpscout-ladder3",
+    "hpscout-scout",
+)
+#: What the replay runs by default.
+REPLAY_METHODS = ("hpscout", "hpscout-v1", "naive-5pct", "tpe", "tpe-hyperband", "hpscout-unbounded")
+#: The design of the grid (for reporting what is missing).
+DESIGN_FRACTIONS = (*finetune_grid.FRACTIONS, *finetune_grid.EXTENSION)
 
 Cell = _table.Cell
-
 
 # ----------------------------------------------------------------------------- rank agreement
 
@@ -174,6 +191,8 @@ class FractionSummary:
 
     fraction: float
     seeds: tuple[int, ...]
+    #: cells run at this fraction (the extension runs only some: the figures below are over those)
+    cells: int
     best_cell: dict[str, Any]
     best_value: float
     #: The learning rate with the best mean over the other factors, and that mean.
@@ -191,7 +210,9 @@ def fraction_summaries(table: _table.Table, lr_param: str = "learning_rate") -> 
     for f in table.fractions:
         seeds = tuple(table.seeds_at(f))
         means = table.seed_mean(f, seeds)
-        best = max(table.cells, key=lambda c: means[c])  # first in grid order on ties
+        best = max(
+            sorted(means, key=table.cells.index), key=lambda c: means[c]
+        )  # first in grid order on ties
         by_lr: dict[Any, list[float]] = {}
         for c, v in means.items():
             by_lr.setdefault(c[lr_index], []).append(v)
@@ -201,6 +222,7 @@ def fraction_summaries(table: _table.Table, lr_param: str = "learning_rate") -> 
             FractionSummary(
                 fraction=f,
                 seeds=seeds,
+                cells=len(means),
                 best_cell=dict(zip(table.params, best, strict=True)),
                 best_value=means[best],
                 best_learning_rate=lr,
@@ -234,15 +256,89 @@ def format_agreement(rows: Sequence[Agreement]) -> str:
 def format_summaries(rows: Sequence[FractionSummary]) -> str:
     cells = [", ".join(f"{k}={v:g}" for k, v in r.best_cell.items()) for r in rows]
     width = max([len("best cell"), *map(len, cells)]) + 2
-    head = f"{'fraction':>8} {'seeds':>5}  {'best cell':<{width}}{'acc':>5}  {'best lr (mean)':<18}{'mean':>6}{'chance':>8}"
+    head = (
+        f"{'fraction':>8} {'seeds':>5} {'cells':>5}  {'best cell':<{width}}{'acc':>5}  {'best lr (mean)':<18}"
+        f"{'mean':>6}{'chance':>8}"
+    )
     lines = [head, "-" * len(head)]
     for r, cell in zip(rows, cells, strict=True):
         lr = f"{r.best_learning_rate:g} ({r.best_learning_rate_mean:.3f})"
         lines.append(
-            f"{r.fraction:>8g} {','.join(map(str, r.seeds)):>5}  {cell:<{width}}{r.best_value:>5.3f}  {lr:<18}"
+            f"{r.fraction:>8g} {','.join(map(str, r.seeds)):>5} {r.cells:>5}  {cell:<{width}}{r.best_value:>5.3f}  {lr:<18}"
             f"{r.mean:>6.3f}{r.at_chance:>8.0%}"
         )
     return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class PairRho:
+    """Spearman's rho between two complete fractions over the cells both ran (seed-mean, common seeds)."""
+
+    small: float
+    large: float
+    seeds: tuple[int, ...]
+    cells: int
+    spearman: float | None
+
+
+def spearman_matrix(table: _table.Table) -> list[PairRho]:
+    """Spearman's rho for every pair of complete fractions (small < large)."""
+    out = []
+    fracs = table.fractions
+    for i, f in enumerate(fracs):
+        for g in fracs[i + 1 :]:
+            seeds = tuple(s for s in table.seeds_at(f) if s in table.seeds_at(g))
+            if not seeds:
+                continue
+            small, large = table.seed_mean(f, seeds), table.seed_mean(g, seeds)
+            common = [c for c in small if c in large]
+            out.append(PairRho(f, g, seeds, len(common), spearman(small, large)))
+    return out
+
+
+def format_matrix(rows: Sequence[PairRho], fractions: Sequence[float]) -> str:
+    """The pairs as a lower-triangular matrix: rho (cells)."""
+    cell = {(r.small, r.large): r for r in rows}
+    head = f"{'':>8}" + "".join(f"{f:>13g}" for f in fractions)
+    lines = [head]
+    for g in fractions:
+        parts = []
+        for f in fractions:
+            r = cell.get((f, g))
+            parts.append(
+                f"{'-' if r.spearman is None else format(r.spearman, '.2f'):>8} ({r.cells:>2})"
+                if r
+                else f"{'':>13}"
+            )
+        lines.append(f"{g:>8g}" + "".join(parts))
+    return "\n".join(lines)
+
+
+@dataclass(frozen=True)
+class SeedNoise:
+    """How much two seeds of the same cell differ at a fraction (the noise floor of any pick regret)."""
+
+    fraction: float
+    cells: int
+    #: sd of one run, pooled over cells: sqrt(mean((a - b)^2) / 2), in accuracy points
+    sd_points: float
+    mean_abs_diff_points: float
+    #: robust to the cells that learn with one seed and stay at chance with the other
+    median_abs_diff_points: float
+
+
+def seed_noise(table: _table.Table) -> list[SeedNoise]:
+    """Per fraction with two complete seeds: the pooled seed sd and the mean |seed 0 - seed 1| of its cells."""
+    out = []
+    for f in table.fractions:
+        seeds = table.seeds_at(f)
+        if len(seeds) < 2:
+            continue
+        a, b = (table.values[(f, s)] for s in seeds[:2])
+        d = np.array([a[c] - b[c] for c in table.cells_at(f)]) * _workflow.POINTS
+        sd = float(np.sqrt(np.mean(d**2) / 2))
+        out.append(SeedNoise(f, len(d), sd, float(np.mean(np.abs(d))), float(np.median(np.abs(d)))))
+    return out
 
 
 # ----------------------------------------------------------------------------- replay
@@ -254,13 +350,15 @@ def replay(
     methods: Sequence[str],
     seeds: int,
     budget: float,
+    trials: int,
     jobs: int = 1,
     reps: int = 2000,
 ) -> dict[str, Any]:
-    """Run ``methods`` on the table with the harness (retrain cost model) and summarise.
+    """Run ``methods`` on the table with the harness and summarise.
 
-    Returns the harness's report (``search_efficiency.summarise``) plus what the
-    table replay read (levels, seeds, reference).
+    Workflow methods stop after ``trials`` trials (their check runs after the last one);
+    the others run until ``budget`` full-data runs. Returns the harness's report (regret
+    against budget, normalised), the workflows' outcomes in accuracy points and the goals.
     """
     probe = _table.TableScenario(csv_path, name)
     ref = probe.reference()
@@ -278,41 +376,159 @@ def replay(
             False,  # retrain: a larger fraction is a new training run
             tuple(checkpoints.tolist()),
             (ref.best, ref.worst),
+            trials if m in WORKFLOW_METHODS else None,
         )
         for s in range(seeds)
         for m in methods
     ]
     results = se._run_all(specs, jobs)
     report = se.summarise(results, list(methods), [_table.INSTANCE], seeds, checkpoints, budget, reps)
+    for entry in report["methods"].values():
+        entry.pop("per_run_regret", None)  # the table is re-playable in seconds: keep the JSON small
+    span = ref.best - ref.worst
+    curves = {m: _workflow.regret_curve(results, m, span) for m in methods}
+    tpe = curves.get(_methods.REFERENCE_METHOD)
+    full_samples = _full_samples(probe)
+    workflows = [
+        _workflow.summarise_workflow(
+            m,
+            [_workflow.outcome(r, trials, ref.best, probe.maximize) for r in results if r.method == m],
+            full_samples=full_samples,
+            tpe_curve=tpe,
+            checkpoints=checkpoints,
+        )
+        for m in methods
+        if m in WORKFLOW_METHODS
+    ]
+    by_name = {w.method: w for w in workflows}
+    projection = _preflight(probe, trials)
+    goals = (
+        _workflow.goals(
+            by_name[_methods.CANDIDATE_METHOD],
+            by_name.get("naive-5pct"),
+            probe.reference_fraction,
+            budget,
+            ablation_runs=None if projection is None else projection["ablation_full_runs"],
+        )
+        if _methods.CANDIDATE_METHOD in by_name
+        else {"text": f"no goals: needs method {_methods.CANDIDATE_METHOD!r}"}
+    )
+    infos = {r.method: r.info for r in results if r.seed == 0}
     return {
         "scenario": name,
         "seeds": seeds,
         "budget": budget,
+        "trials": trials,
         "target": probe.target,
         "direction": probe.direction,
         "cost_model": "retrain",
         "table": probe.describe(),
         "baseline_ladder": list(_methods.geometric_ladder(probe.fidelity.min_fraction)),
-        "reference": {"best": ref.best, "worst": ref.worst, "cells": ref.n},
-        "regret": "(best - value) / (best - worst) over the seed-mean cells at the largest fraction",
-        **report,
+        "reference": {
+            "fraction": probe.reference_fraction,
+            "best": ref.best,
+            "worst": ref.worst,
+            "cells": ref.n,
+        },
+        "full_run_samples": full_samples,
+        "preflight": projection,
+        "regret": "accuracy points at the reference fraction: best measured cell minus the pick (seed-mean)",
+        "methods_info": infos,
+        "workflows": [asdict(w) for w in workflows],
+        "curves_points": {m: np.round(c, 4).tolist() for m, c in curves.items()},
+        "goals": goals,
+        "harness": report,
     }
+
+
+def _preflight(scenario: _table.TableScenario, trials: int) -> dict[str, Any] | None:
+    """``hpscout.analysis.preflight`` of the default workflow on the table's config (``trials`` trials,
+    ``AblationConfig()``): what a whole ``hpscout run`` is projected to cost, the ablation included.
+    None when the CSV does not say how many rows the runs trained on."""
+    from hpscout.analysis import preflight
+    from hpscout.config import AblationConfig
+    from hpscout.search import resolve_scout
+
+    if scenario.train_rows is None:
+        return None
+    facts = se.scenario_facts(scenario)
+    config = _methods.bench_config(facts)
+    config = config.model_copy(
+        update={"search": config.search.model_copy(update={"trials": trials}), "ablation": AblationConfig()}
+    )
+    config, plan = resolve_scout(config, train_rows=scenario.train_rows)
+    return preflight(config, plan, trials=trials)
+
+
+def _full_samples(scenario: _table.TableScenario) -> int | None:
+    """Training samples one full-data run of the table's config processes (hpscout's own rule)."""
+    from hpscout.analysis import full_samples_of
+
+    return full_samples_of(scenario.bench_config(), scenario.train_rows)
+
+
+def plot(rep: dict[str, Any], title: str, path: Path) -> None:
+    """Mean regret (points) against budget; each workflow's mean outcome as a marker at its cost."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cps = np.array(rep["harness"]["checkpoints"])
+    fig, ax = plt.subplots(figsize=(7.5, 4.5), dpi=110)
+    colors = iter(f"C{i}" for i in range(10))
+    for m, c in rep["curves_points"].items():
+        if m in WORKFLOW_METHODS:
+            continue
+        ax.plot(cps, np.maximum(c, 1e-2), label=f"{m} (mean)", lw=1.4, color=next(colors))
+    for w, marker in zip(rep["workflows"], "oDsv^<>", strict=False):
+        ax.scatter([w["mean_cost"]], [max(w["mean_regret"], 1e-2)], s=70 if w["method"] == "hpscout" else 40, zorder=3,
+                   marker=marker, color=next(colors), label=f"{w['method']} ({w['trials']} trials + check)")  # fmt: skip
+    ax.axhline(
+        _workflow.GOAL_POINTS, color="grey", ls=":", lw=1, label=f"goal: {_workflow.GOAL_POINTS} points"
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("compute (full-data runs)")
+    ax.set_ylabel(f"pick regret at {rep['reference']['fraction']:g} of the data (accuracy points)")
+    ax.set_title(title, fontsize=10)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    import os
+
+    os.replace(tmp, path)
 
 
 # ----------------------------------------------------------------------------- CLI
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from hpscout.config import SearchConfig
+
     p = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     p.add_argument("--csv", default=str(DEFAULT_CSV), help="the grid CSV (bench/finetune_grid.py)")
     p.add_argument("--out", required=True, help="JSON report to write")
-    p.add_argument("--plot", default=None, help="PNG of the replay's IQM regret against budget")
+    p.add_argument("--plot", default=None, help="PNG of regret against compute")
     p.add_argument("--scenario", default="sst2-minilm-lora", help="a label for the table in reports")
     p.add_argument("--seeds", type=int, default=20, help="replay seeds per method (paired)")
     p.add_argument(
-        "--budget", type=float, default=12.0, help="budget per replay, in runs at the largest fraction"
+        "--budget",
+        type=float,
+        default=24.0,
+        help="budget of the budget methods, in full-data runs (default 24)",
+    )
+    p.add_argument(
+        "--trials",
+        type=int,
+        default=SearchConfig().trials,
+        help=f"the workflows' trial budget (default search.trials = {SearchConfig().trials})",
     )
     p.add_argument(
         "--methods",
@@ -323,7 +539,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples for the 95%% intervals")
     args = p.parse_args(argv)
     se.check_run_args(p, args)
+    if args.trials < 1:
+        p.error(f"--trials must be >= 1, but got {args.trials}")
     return args
+
+
+def describe_table(table: _table.Table, csv_path: Path) -> list[str]:
+    """What the CSV holds: complete grids, what is missing, the reference."""
+    lines = [
+        f"{csv_path}: {len(table.cells)} cells; complete (fraction, seed) grids: "
+        + (", ".join(f"({f:g}, {s}: {len(table.cells_at(f))} cells)" for f, s in table.complete) or "none")
+    ]
+    if table.missing:
+        lines.append(
+            "missing or partial: "
+            + ", ".join(
+                f"({f:g}, {s}: {n}/{len(table.planned[f]) if f in table.planned else '?'})"
+                for f, s, n in table.missing
+            )
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -335,46 +570,58 @@ def main(argv: list[str] | None = None) -> int:
     csv_path = Path(args.csv)
     try:
         table = _table.load_table(
-            csv_path, expected_fractions=finetune_grid.FRACTIONS, expected_seeds=finetune_grid.SEEDS
+            csv_path, expected_fractions=DESIGN_FRACTIONS, expected_seeds=finetune_grid.SEEDS
         )
     except (OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    design_max = max(finetune_grid.FRACTIONS)
-    print(
-        f"{csv_path}: {len(table.cells)} cells; complete (fraction, seed) grids: "
-        f"{', '.join(f'({f:g}, {s})' for f, s in table.complete) or 'none'}"
-    )
-    if table.missing:
-        print(
-            "missing or partial: "
-            + ", ".join(f"({f:g}, {s}: {n}/{len(table.cells)})" for f, s, n in table.missing)
-        )
+    print("\n".join(describe_table(table, csv_path)))
+    design_max = max(DESIGN_FRACTIONS)
     reference = table.fractions[-1] if table.fractions else None
     if reference is not None and reference < design_max:
         print(
-            f"note: no complete grid at {design_max:g} yet; rank agreement is against {reference:g} (provisional)"
+            f"note: no complete grid at {design_max:g} yet; everything below is against {reference:g} (provisional)"
         )
 
     rows = agreement(table, reference)
     summaries = fraction_summaries(table)
-    print(f"\nper fraction (seed-mean {table.target}; chance <= {CHANCE}):")
+    matrix = spearman_matrix(table)
+    noise = seed_noise(table)
+    print(f"\nper fraction (seed-mean {table.target}; chance <= {CHANCE}; steps from the CSV):")
     print(format_summaries(summaries))
+    print("\nseed noise (two seeds per cell): " + "; ".join(
+        f"{n.fraction:g}: sd {n.sd_points:.2f} points, |seed 0 - seed 1| mean {n.mean_abs_diff_points:.2f}, "
+        f"median {n.median_abs_diff_points:.2f}"
+        for n in noise
+    ))  # fmt: skip
     print(f"\nrank agreement with fraction {reference}:")
     print(format_agreement(rows) if rows else "(needs complete grids at two fractions for a common seed)")
+    print("\nSpearman between complete fractions (rows: larger; cells both ran in brackets):")
+    print(format_matrix(matrix, table.fractions))
 
     report: dict[str, Any] = {
         "csv": str(csv_path),
         "target": table.target,
-        "design": {"fractions": list(finetune_grid.FRACTIONS), "seeds": list(finetune_grid.SEEDS)},
+        "design": {
+            "fractions": list(finetune_grid.FRACTIONS),
+            "seeds": list(finetune_grid.SEEDS),
+            "extension": {
+                f"{f:g}": {"select": spec, "seeds": n} for f, (spec, n) in finetune_grid.EXTENSION.items()
+            },
+        },
         "complete_grids": [list(k) for k in table.complete],
         "missing_grids": [{"fraction": f, "seed": s, "cells_present": n} for f, s, n in table.missing],
         "cells": len(table.cells),
+        "cells_by_fraction": {f"{f:g}": len(table.cells_at(f)) for f in table.fractions},
+        "steps_by_fraction": {f"{f:g}": n for f, n in sorted(table.steps.items())},
+        "train_rows": table.train_rows,
         "chance_threshold": CHANCE,
         "reference_fraction": reference,
         "reference_is_design_max": reference == design_max,
         "per_fraction": [asdict(r) for r in summaries],
         "rank_agreement": [asdict(r) for r in rows],
+        "spearman_matrix": [asdict(r) for r in matrix],
+        "seed_noise": [asdict(n) for n in noise],
     }
     try:
         _table.TableScenario(csv_path, args.scenario)
@@ -383,19 +630,38 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nno replay: {err}")
         can_replay = False
     if can_replay:
-        rep = replay(csv_path, args.scenario, methods, args.seeds, args.budget, args.jobs, args.bootstrap)
+        rep = replay(
+            csv_path, args.scenario, methods, args.seeds, args.budget, args.trials, args.jobs, args.bootstrap
+        )
         t = rep["table"]
         print(
-            f"\nreplay: {len(methods)} methods x {args.seeds} seeds, budget {args.budget:g}; fractions "
-            f"{t['levels']} (of the max: {t['levels_relative']}), table seeds {t['seeds']}, cost model retrain"
+            f"\nreplay: {len(methods)} methods x {args.seeds} seeds; workflows {args.trials} trials + their check, "
+            f"budget methods B = {args.budget:g} full-data runs; levels {t['levels']} (reference "
+            f"{t['reference_fraction']:g}), seeds by level {t['seeds_by_level']}, cells by level {t['cells_by_level']}"
         )
-        print(se.format_table(rep))
-        print(f"VERDICT {args.scenario} (replay): {rep['verdict']['text']}")
+        for m, info in rep["methods_info"].items():
+            if info.get("floor") or info.get("transfer"):
+                print(f"  {m}: {info.get('floor')}; transfer {info.get('transfer')}")
+        print(
+            f"\nworkflows at {args.trials} trials (pick regret at {t['reference_fraction']:g}, accuracy points; cost in "
+            "full-data runs: the search's rungs + one check; 'anytime' = what the anytime replay charged; "
+            "'TPE same' = full-data runs TPE at full fidelity needs for the same mean regret):"
+        )
+        w_rows = [_workflow.WorkflowSummary(**w) for w in rep["workflows"]]
+        print(_workflow.format_workflows(w_rows, rep["full_run_samples"]))
+        cps = np.array(rep["harness"]["checkpoints"])
+        budgets = [0.5, 1, 2, 4, 8, args.budget]
+        print("\nbudget methods: mean pick regret (points) against budget (full-data runs):")
+        curves = {m: np.array(c) for m, c in rep["curves_points"].items() if m not in WORKFLOW_METHODS}
+        print(_workflow.format_curves(curves, cps, budgets))
+        if rep["preflight"]:
+            print(f"\n{rep['preflight']['message']}")
+        print(f"\nGOALS {args.scenario}: {rep['goals']['text']}")
         report["replay"] = rep
         if args.plot:
-            se.plot(
+            plot(
                 rep,
-                f"{args.scenario} table replay: {args.seeds} replay seeds on table seeds {t['seeds']}",
+                f"{args.scenario}: {args.seeds} replays, reference {t['reference_fraction']:g}",
                 Path(args.plot),
             )
     report["versions"] = se._versions()
@@ -411,11 +677,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _jsonable(x: Any) -> Any:
-    """Dict keys to str and non-finite floats to None, so the JSON is strict."""
+    """Dict keys to str, numpy scalars to Python and non-finite floats to None, so the JSON is strict."""
     if isinstance(x, dict):
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
+    if isinstance(x, np.generic):
+        return _jsonable(x.item())
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x

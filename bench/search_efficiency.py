@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import json
 import math
 import multiprocessing
 import os
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +66,20 @@ class RunSpec:
     continuation: bool
     checkpoints: tuple[float, ...]
     reference: tuple[float, float]  # best, worst
+    #: stop after this many trials even with budget left (a workflow's own trial budget); None: only the budget
+    max_trials: int | None = None
+
+
+@dataclass(frozen=True)
+class TracePoint:
+    """The state of a run after one finished trial (and its after-trial step)."""
+
+    trials: int  # finished trials so far
+    spent: float  # budget spent so far
+    search_spent: float  # of which the trials' own rungs (the search, without after-trial re-runs)
+    regret: float  # normalised regret of the incumbent (clipped at 0; 1.0 before the first)
+    incumbent: int  # trial number (-1: none yet)
+    note: dict[str, Any]  # what the method's after-trial step noted (climb decisions)
 
 
 @dataclass(frozen=True)
@@ -78,6 +93,10 @@ class RunResult:
     n_evaluations: int
     spent: float
     seconds: float
+    trace: tuple[TracePoint, ...] = ()
+    #: incumbent or noted pick -> {"params", "score" (at max fidelity), "measured" (tables: run there, not imputed)}
+    picks: dict[int, dict[str, Any]] = field(default_factory=dict)
+    info: dict[str, Any] = field(default_factory=dict)  # the method's Plan.info
 
 
 class Ledger:
@@ -89,6 +108,8 @@ class Ledger:
         self.spent = 0.0
         self.records: list[tuple[float, int, float, float]] = []  # (spent after, trial, fraction, value)
         self._reached: dict[int, float] = {}  # trial -> highest fraction it has trained to
+        #: record index -> trial a method declared its pick after that record
+        self.picks: dict[int, int] = {}
 
     def charge(self, trial: int, fraction: float) -> None:
         if self.spent >= self.budget:
@@ -97,8 +118,20 @@ class Ledger:
         self.spent += max(fraction - done, 0.0)
         self._reached[trial] = max(fraction, self._reached.get(trial, 0.0))
 
+    def charge_fresh(self, trial: int, fraction: float) -> None:
+        """Charge a new training run (another seed): the whole fraction, whatever the cost model."""
+        if self.spent >= self.budget:
+            raise BudgetSpent
+        self.spent += fraction
+        self.records.append((self.spent, trial, fraction, math.nan))  # spent, but not a candidate value
+
     def record(self, trial: int, fraction: float, value: float) -> None:
         self.records.append((self.spent, trial, fraction, value))
+
+    def pick(self, trial: int) -> None:
+        """A method's declared pick, in force from the last record on."""
+        if self.records:
+            self.picks[len(self.records) - 1] = trial
 
 
 _SCENARIOS: dict[tuple[Any, ...], _yahpo.Scenario | _table.TableScenario] = {}
@@ -134,23 +167,82 @@ def suggest(trial: Any, params: list[_yahpo.Param]) -> dict[str, Any]:
     return values
 
 
-def incumbents(records: list[tuple[float, int, float, float]], maximize: bool) -> list[tuple[float, int]]:
+def incumbents(
+    records: list[tuple[float, int, float, float]], maximize: bool, picks: dict[int, int] | None = None
+) -> list[tuple[float, int]]:
     """(spent, incumbent trial) after each evaluation.
 
     The incumbent is the best trial among those evaluated at the highest
-    fidelity reached so far: what a user would take from the study.
+    fidelity reached so far: what a user would take from the study. A method
+    that declares its pick (``picks``: record index -> trial, e.g. the best at
+    the highest rung its transfer check reached) overrides that rule from the
+    record it declared it after. Records with a NaN value (a seed-noise run)
+    count as spent, never as candidates.
     """
     out = []
     top, best, inc = -1.0, math.nan, -1
-    for spent, trial, fraction, value in records:
+    declared: int | None = None
+    for i, (spent, trial, fraction, value) in enumerate(records):
         if math.isnan(value):
             pass
         elif fraction > top + 1e-12:
             top, best, inc = fraction, value, trial
         elif abs(fraction - top) <= 1e-12 and (value > best if maximize else value < best):
             best, inc = value, trial
-        out.append((spent, inc))
+        if picks and i in picks:
+            declared = picks[i]
+        out.append((spent, inc if declared is None else declared))
     return out
+
+
+class _Context:
+    """What a method's after-trial step may do (``_methods.Context``); every run is charged."""
+
+    def __init__(self, scenario: Any, ledger: Ledger, configs: dict[int, dict[str, Any]]) -> None:
+        self.scenario, self.ledger, self.configs = scenario, ledger, configs
+        self.notes: dict[str, Any] = {}
+        self.search_spent = 0.0
+
+    def cost(self, fraction: float) -> float:
+        return float(self.scenario.fidelity.cost(fraction))
+
+    def evaluate(self, number: int, fraction: float, *, search: bool = False) -> float:
+        used = self.cost(fraction)
+        before = self.ledger.spent
+        self.ledger.charge(number, used)
+        if search:
+            self.search_spent += self.ledger.spent - before
+        value = float(self.scenario.evaluate([self.configs[number]], used)[0])
+        self.ledger.record(number, used, value)
+        return value
+
+    def seed_noise(self, number: int, fraction: float) -> float | None:
+        used = self.scenario.fidelity.cost(fraction)
+        self.ledger.charge_fresh(number, used)
+        noise = getattr(self.scenario, "seed_noise", None)
+        if noise is None:
+            return 0.0  # a surrogate has no seed noise: another seed gives the same value
+        value, level = noise(self.configs[number], used)
+        self.notes.setdefault("noise_levels", set()).add(level)
+        return value
+
+    def pick(self, number: int) -> None:
+        self.ledger.pick(number)
+
+    def note(self, **info: Any) -> None:
+        self.notes.update(info)
+
+
+def scenario_facts(scenario: Any) -> _methods.Facts:
+    """What a method may know of ``scenario`` (steps and the base config only where it has them)."""
+    fid = scenario.fidelity
+    return _methods.Facts(
+        min_fraction=fid.min_fraction,
+        params=scenario.params,
+        train_rows=getattr(scenario, "train_rows", None),
+        config=scenario.bench_config() if hasattr(scenario, "bench_config") else None,
+        max_fraction=fid.fraction(getattr(fid, "reference", fid.high)),
+    )
 
 
 def run_one(spec: RunSpec) -> RunResult:
@@ -161,42 +253,32 @@ def run_one(spec: RunSpec) -> RunResult:
     start = time.perf_counter()
     scenario = _scenario(spec.data_path, spec.scenario, spec.instance, spec.target, spec.fidelity)
     scenario = scenario.for_seed(spec.seed)  # a table reads one seed's runs; a surrogate has no noise
-    plan = _methods.build(spec.method, spec.seed, scenario.fidelity.min_fraction, scenario.params)
+    plan = _methods.build(spec.method, spec.seed, scenario_facts(scenario))
     ledger = Ledger(spec.budget, spec.continuation)
     configs: dict[int, dict[str, Any]] = {}
+    ctx = _Context(scenario, ledger, configs)
+    # after each trial: (trials, spent, search spent, records, note)
+    marks: list[tuple[int, float, float, int, dict[str, Any]]] = []
 
     def objective(trial: optuna.Trial) -> float:
-        config = suggest(trial, scenario.params)
-        configs[trial.number] = config
-
-        def evaluate(fraction: float) -> float:
-            used = scenario.fidelity.fraction(scenario.fidelity.value(fraction))
-            ledger.charge(trial.number, used)
-            value = float(scenario.evaluate([config], used)[0])
-            ledger.record(trial.number, used, value)
-            return value
-
+        configs[trial.number] = suggest(trial, scenario.params)
         try:
-            return plan.run_trial(trial, evaluate)
+            return plan.run_trial(trial, lambda fraction: ctx.evaluate(trial.number, fraction, search=True))
         except BudgetSpent:
             trial.study.stop()
             raise optuna.TrialPruned("budget spent") from None
 
-    def evaluate_trial(number: int, fraction: float) -> float:
-        """Re-evaluate an earlier trial's configuration (a method's after-trial step)."""
-        used = scenario.fidelity.fraction(scenario.fidelity.value(fraction))
-        ledger.charge(number, used)
-        value = float(scenario.evaluate([configs[number]], used)[0])
-        ledger.record(number, used, value)
-        return value
-
     def after_trial(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        if plan.after_trial is None:
-            return
+        ctx.notes = {}
         try:
-            plan.after_trial(study, trial, evaluate_trial)
+            if plan.after_trial is not None:
+                plan.after_trial(study, trial, ctx)
         except BudgetSpent:
             study.stop()
+        finally:
+            marks.append(
+                (trial.number + 1, ledger.spent, ctx.search_spent, len(ledger.records), dict(ctx.notes))
+            )
 
     # A fixed study name: HyperbandPruner assigns brackets by hashing it, so a random name
     # (Optuna's default) would make Hyperband runs irreproducible.
@@ -208,11 +290,14 @@ def run_one(spec: RunSpec) -> RunResult:
     )
     # A ceiling on trials in case a method stops charging; far above any real run.
     max_trials = int(spec.budget / scenario.fidelity.min_fraction * 4) + 100
+    if spec.max_trials is not None:
+        max_trials = min(max_trials, spec.max_trials)
     study.optimize(objective, n_trials=max_trials, callbacks=[after_trial])
 
     # Score each incumbent at maximum fidelity (free: the user's final training run).
-    history = incumbents(ledger.records, scenario.maximize)
-    trials = sorted({inc for _, inc in history if inc >= 0})
+    history = incumbents(ledger.records, scenario.maximize, ledger.picks)
+    noted = {n[k] for *_, n in marks for k in ("pick", "final_pick") if isinstance(n.get(k), int)}
+    trials = sorted({inc for _, inc in history if inc >= 0} | noted)
     full = dict(zip(trials, scenario.score([configs[t] for t in trials]), strict=True))
     best, worst = spec.reference
     ref = _yahpo.Reference(best, worst, 0, 0)
@@ -220,6 +305,26 @@ def run_one(spec: RunSpec) -> RunResult:
     reg = np.array([ref.regret(full[inc]) if inc >= 0 else 1.0 for _, inc in history], dtype=float)
     below = bool(np.any(reg < 0))
     reg = np.clip(reg, 0.0, None)
+    measured = getattr(scenario, "measured", None)
+    picks = {
+        t: {
+            "params": configs[t],
+            "score": float(full[t]),
+            "measured": None if measured is None else measured(configs[t]),
+        }
+        for t in trials
+    }
+    trace = tuple(
+        TracePoint(
+            n,
+            float(s),
+            float(ss),
+            float(reg[r - 1]) if r else 1.0,
+            int(history[r - 1][1]) if r else -1,
+            {k: sorted(v) if isinstance(v, set) else v for k, v in note.items()},
+        )
+        for n, s, ss, r, note in marks
+    )
     # regret at checkpoint b: the incumbent after the last evaluation finished within b
     idx = np.searchsorted(spent, np.asarray(spec.checkpoints), side="right") - 1
     curve = np.where(idx >= 0, reg[np.maximum(idx, 0)], 1.0) if len(reg) else np.ones(len(spec.checkpoints))
@@ -233,6 +338,9 @@ def run_one(spec: RunSpec) -> RunResult:
         n_evaluations=len(ledger.records),
         spent=ledger.spent,
         seconds=time.perf_counter() - start,
+        trace=trace,
+        picks=picks,
+        info=plan.info,
     )
 
 
@@ -305,13 +413,23 @@ def summarise(
     checkpoints: np.ndarray,
     budget: float,
     reps: int,
+    carried: dict[str, tuple[np.ndarray, dict[str, Any]]] | None = None,
 ) -> dict[str, Any]:
-    """Aggregate runs into the JSON report (plain data; no plotting)."""
+    """Aggregate runs into the JSON report (plain data; no plotting).
+
+    ``carried``: method -> (its per-run regret, instances x ``seeds`` x checkpoints, and its
+    entry in the earlier report) for methods taken from an earlier report (``--merge``):
+    they are summarised with the runs of this one, paired seed by seed.
+    """
+    carried = carried or {}
+    methods = [*methods, *(m for m in carried if m not in methods)]
     regret = {m: np.full((len(instances), seeds, len(checkpoints)), np.nan) for m in methods}
     stats: dict[str, dict[str, list[float]]] = {
         m: {"n_trials": [], "n_evaluations": [], "spent": [], "seconds": []} for m in methods
     }
     below: dict[str, int] = dict.fromkeys(methods, 0)
+    for m, (arr, _) in carried.items():
+        regret[m][:] = arr
     for r in results:
         regret[r.method][instances.index(r.instance), r.seed, :] = r.regret
         for k in stats[r.method]:
@@ -341,12 +459,28 @@ def summarise(
             "budget_to_match_tpe": None if target is None else budget_to_reach(point[m], checkpoints, target),
             "mean_regret": _round(regret[m].reshape(-1, len(checkpoints)).mean(axis=0)),
             "final_regret_per_run": _round(regret[m][:, :, -1]),  # instances x seeds, at the full budget
+            # instances x seeds x checkpoints: what a later --merge pairs with
+            "per_run_regret": np.round(regret[m], 5).tolist(),
             "runs_beating_reference_best": below[m],
-            "median_trials": float(np.median(stats[m]["n_trials"])),
-            "median_evaluations": float(np.median(stats[m]["n_evaluations"])),
-            "median_spent": float(np.median(stats[m]["spent"])),
+            "median_trials": float(np.median(stats[m]["n_trials"])) if stats[m]["n_trials"] else None,
+            "median_evaluations": float(np.median(stats[m]["n_evaluations"]))
+            if stats[m]["n_evaluations"]
+            else None,
+            "median_spent": float(np.median(stats[m]["spent"])) if stats[m]["spent"] else None,
             "seconds_total": float(np.sum(stats[m]["seconds"])),
         }
+        if m in carried:
+            old = carried[m][1]
+            keep = (
+                "median_trials",
+                "median_evaluations",
+                "median_spent",
+                "seconds_total",
+                "runs_beating_reference_best",
+            )
+            entry.update({k: old.get(k) for k in keep})
+            entry["description"] = old.get("description", entry["description"])
+            entry["carried"] = old.get("carried")
         out_methods[m] = entry
 
     comparisons = {}
@@ -368,6 +502,103 @@ def summarise(
     }
 
 
+def load_merge(
+    path: Path,
+    rename: dict[str, str],
+    running: list[str],
+    instances: list[str],
+    seeds: int,
+    checkpoints: np.ndarray,
+    scenario: str,
+    budget: float,
+) -> tuple[dict[str, tuple[np.ndarray, dict[str, Any]]], dict[str, dict[str, Any]]]:
+    """The methods of an earlier report (``--merge``) that this run does not run.
+
+    Returns (paired, unpaired): methods whose per-run curves the earlier report kept
+    (``per_run_regret``, written since issue 14) are paired with this run seed by seed
+    (their first ``seeds`` seeds); older reports kept only the aggregate curves and the
+    final regret per run, so those methods are carried as reported (their own seeds,
+    not paired, except at the full budget: see :func:`paired_at_budget`).
+    """
+    old = json.loads(path.read_text())
+    problems = []
+    if old.get("scenario") != scenario:
+        problems.append(f"scenario {old.get('scenario')!r} (this run: {scenario!r})")
+    if [str(i) for i in old.get("instances", [])] != instances:
+        problems.append(f"instances {old.get('instances')} (this run: {instances})")
+    if not math.isclose(float(old.get("budget", math.nan)), budget):
+        problems.append(f"budget {old.get('budget')} (this run: {budget:g})")
+    if not np.allclose(np.array(old.get("checkpoints", [])[: len(checkpoints)]), checkpoints) or len(
+        old.get("checkpoints", [])
+    ) != len(checkpoints):
+        problems.append("other checkpoints")
+    if int(old.get("seeds", 0)) < seeds:
+        problems.append(f"{old.get('seeds')} seeds (this run: {seeds})")
+    if problems:
+        raise ValueError(f"--merge {path} must match this run, but it has " + "; ".join(problems))
+    paired: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    unpaired: dict[str, dict[str, Any]] = {}
+    for name, entry in old["methods"].items():
+        new = rename.get(name, name)
+        if new in running:
+            continue  # run now: this run's figures win
+        # a method this report carried already keeps where it first came from
+        carried = entry.get("carried") or {
+            "from": str(path),
+            "as": name,
+            "seeds": int(old["seeds"]),
+            "command": old.get("command"),
+        }
+        if "per_run_regret" in entry:
+            arr = np.array(entry["per_run_regret"], dtype=float)[:, :seeds, :]
+            paired[new] = (arr, {**entry, "carried": {**carried, "paired": True}})
+        else:
+            unpaired[new] = {**entry, "carried": {**carried, "paired": False}}
+    return paired, unpaired
+
+
+def paired_at_budget(cand: np.ndarray, old_final: np.ndarray, reps: int) -> dict[str, float]:
+    """IQM(candidate) - IQM(old) at the full budget on the candidate's seeds, paired, with a 95% bootstrap CI.
+
+    ``cand``: instances x seeds final regrets; ``old_final``: the earlier report's
+    ``final_regret_per_run`` (instances x its seeds), cut to the same seeds.
+    """
+    old = np.asarray(old_final, dtype=float)[:, : cand.shape[1]]
+    _, diffs = bootstrap_iqm({"a": cand[:, :, None], "b": old[:, :, None]}, reps, seed=0, pairs=[("a", "b")])
+    lo, hi = np.percentile(diffs[("a", "b")][:, 0], [2.5, 97.5])
+    point = float(iqm(cand.reshape(-1)) - iqm(old.reshape(-1)))
+    return {"iqm_difference": round(point, 6), "ci_low": round(float(lo), 6), "ci_high": round(float(hi), 6)}
+
+
+def add_unpaired(report: dict[str, Any], unpaired: dict[str, dict[str, Any]], reps: int) -> None:
+    """Put methods carried unpaired (:func:`load_merge`) into ``report`` and redo the verdict."""
+    cand = _methods.CANDIDATE_METHOD
+    cps = np.array(report["checkpoints"])
+    table_idx = [int(np.argmin(np.abs(cps - b))) for b in report["table_budgets"]]
+    for name, entry in unpaired.items():
+        entry = dict(entry)  # as reported there: its budget_to_match_tpe is against that report's TPE
+        report["methods"][name] = entry
+        if entry["carried"]["as"] == _methods.REFERENCE_METHOD and cand in report["methods"]:
+            mine = report["methods"][cand]
+            target = float(entry["iqm_regret"][-1])
+            mine[f"budget_to_match_{name}"] = budget_to_reach(np.array(mine["iqm_regret"]), cps, target)
+        if cand in report["methods"] and "final_regret_per_run" in entry:
+            mine = np.array(report["methods"][cand]["final_regret_per_run"], dtype=float)
+            report["paired_iqm_differences"][f"{cand} - {name}"] = {
+                "budgets": [report["table_budgets"][-1]],
+                "seeds": mine.shape[1],
+                **{
+                    k: [v]
+                    for k, v in paired_at_budget(mine, np.array(entry["final_regret_per_run"]), reps).items()
+                },
+                "note": f"paired at the full budget only, on seeds 0-{mine.shape[1] - 1} "
+                f"({name} is carried from {entry['carried']['from']}, which kept no per-run curves)",
+            }
+    report["verdict"] = verdict(
+        report["methods"], report["paired_iqm_differences"], report["budget"], table_idx
+    )
+
+
 def verdict(
     methods: dict[str, Any], comparisons: dict[str, Any], budget: float, table_idx: list[int]
 ) -> dict[str, Any]:
@@ -384,6 +615,12 @@ def verdict(
     goal2 = not losers
     clear = [m for m in others if comparisons.get(f"{cand} - {m}", {}).get("ci_high", [math.inf])[-1] < 0]
     b1 = "never" if b_match is None else f"{b_match:.3g}"
+    for key, value in methods[cand].items():
+        if key.startswith("budget_to_match_") and key != "budget_to_match_tpe":
+            other = key.removeprefix("budget_to_match_")
+            b1 += f"; against {other}'s final IQM regret {methods[other]['iqm_regret'][-1]:.4g}: " + (
+                "never" if value is None else f"{value:.3g}"
+            )
     text = (
         f"goal 1 (reach TPE's final IQM regret {final[ref]:.4g} within B/3 = {budget / 3:.3g}): "
         f"{'MET' if goal1 else 'NOT MET'} ({cand} needs {b1}); "
@@ -433,7 +670,14 @@ def plot(report: dict[str, Any], title: str, path: Path) -> None:
     for m, e in report["methods"].items():
         x = np.array(e["checkpoints"])
         y = np.maximum(np.array(e["iqm_regret"]), 1e-5)
-        (line,) = ax.plot(x, y, label=m, lw=2.2 if m == _methods.CANDIDATE_METHOD else 1.4)
+        label = m if not e.get("carried") else f"{m} ({e['carried']['seeds']} seeds, carried)"
+        (line,) = ax.plot(
+            x,
+            y,
+            label=label,
+            lw=2.2 if m == _methods.CANDIDATE_METHOD else 1.4,
+            ls="--" if e.get("carried") else "-",
+        )
         ax.fill_between(
             x,
             np.maximum(e["ci_low"], 1e-5),
@@ -534,9 +778,40 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cache-dir", default=str(DEFAULT_CACHE), help="cache for reference samples ('' to disable)"
     )
+    p.add_argument(
+        "--merge",
+        default=None,
+        help="an earlier report of the same scenario, instances and budget: its methods that this run does not run "
+        "are added to this report (paired seed by seed when it kept per-run curves, else as reported)",
+    )
+    p.add_argument(
+        "--rename-merged",
+        default="",
+        help="OLD=NEW,...: names for the merged report's methods (e.g. hpscout=hpscout-v1 keeps round 2's default "
+        "next to the new one)",
+    )
     args = p.parse_args(argv)
     check_run_args(p, args)
+    try:
+        args.rename_merged = parse_renames(args.rename_merged)
+    except ValueError as err:
+        p.error(str(err))
+    if args.merge and not Path(args.merge).is_file():
+        p.error(f"--merge must be an existing report, but got {args.merge!r}")
     return args
+
+
+def parse_renames(text: str) -> dict[str, str]:
+    """``OLD=NEW,...`` as a dict (``--rename-merged``)."""
+    out = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        old, sep, new = part.partition("=")
+        if not sep or not old.strip() or not new.strip():
+            raise ValueError(f"--rename-merged must be OLD=NEW pairs separated by commas, but got {part!r}")
+        out[old.strip()] = new.strip()
+    return out
 
 
 def parse_methods(text: str) -> list[str] | None:
@@ -629,9 +904,28 @@ def main(argv: list[str] | None = None) -> int:
         for s in range(args.seeds)
         for m in methods
     ]
+    paired: dict[str, tuple[np.ndarray, dict[str, Any]]] = {}
+    unpaired: dict[str, dict[str, Any]] = {}
+    if args.merge:
+        try:
+            paired, unpaired = load_merge(
+                Path(args.merge),
+                args.rename_merged,
+                methods,
+                instances,
+                args.seeds,
+                checkpoints,
+                args.scenario,
+                args.budget,
+            )
+        except ValueError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
     results = _run_all(specs, args.jobs)
 
-    report = summarise(results, methods, instances, args.seeds, checkpoints, args.budget, args.bootstrap)
+    report = summarise(
+        results, methods, instances, args.seeds, checkpoints, args.budget, args.bootstrap, carried=paired
+    )
     report = {
         "scenario": args.scenario,
         "instances": instances,
@@ -659,10 +953,14 @@ def main(argv: list[str] | None = None) -> int:
             i: {"best": r.best, "worst": r.worst, "n": r.n, "seed": r.seed} for i, r in refs.items()
         },
         **report,
+        "ran_methods": methods,
+        "methods_info": {r.method: r.info for r in results if r.seed == 0 and r.instance == instances[0]},
         "versions": _versions(),
         "command": " ".join([Path(sys.argv[0]).as_posix(), *(argv if argv is not None else sys.argv[1:])]),
         "seconds": round(time.perf_counter() - t0, 1),
     }
+    if unpaired:
+        add_unpaired(report, unpaired, args.bootstrap)
     out = Path(args.out)
     _yahpo._write_json(out, report)
     print(format_table(report))
