@@ -31,7 +31,7 @@ from hpscout._errors import RunnerError
 from hpscout._imports import try_import
 from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
 from hpscout.runner._callbacks import StepLoss, history_from_logs, trainer_callbacks, write_history_csv
-from hpscout.runner._guards import LossGuard, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._guards import LossGuard, chance_loss, fault_from_env, status_from_exception, write_traceback
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
@@ -140,7 +140,8 @@ class HFRunner(Runner):
             config, output_dir=ckpt_dir, precision=precision, device=device, optim=optim,
             checkpointing=checkpointing, report_to=report_to, max_steps=max_steps,
         )
-        guard = LossGuard(train_cfg.divergence_factor, reference_steps=train_cfg.logging_steps)
+        # the reference is the step-1 loss, floored at chance level for classification
+        guard = LossGuard(train_cfg.divergence_factor, chance_loss=chance_loss(labels.num_labels) if labels else None)
         step_loss = StepLoss()
         diverge_cb, reporter_cb = trainer_callbacks(
             guard=guard, step_loss=step_loss, reporter=reporter, metric=config.search.metric
