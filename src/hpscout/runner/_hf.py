@@ -31,7 +31,13 @@ from hpscout._errors import RunnerError
 from hpscout._imports import try_import
 from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
 from hpscout.runner._callbacks import StepLoss, history_from_logs, trainer_callbacks, write_history_csv
-from hpscout.runner._guards import LossGuard, chance_loss, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._guards import (
+    LossGuard,
+    chance_loss,
+    fault_from_env,
+    status_from_exception,
+    write_traceback,
+)
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
