@@ -223,6 +223,14 @@ def test_lint_warnings_only_exit_0_and_model_size_flag(tmp_path, capsys):
     assert [f["rule"] for f in json.loads(capsys.readouterr().out)] == ["lr-range"]
 
 
+def test_lint_misspelled_key_exit_1_with_did_you_mean(tmp_path, capsys):
+    p = tmp_path / "args.yaml"
+    p.write_text("learnin_rate: 1e-2\nper_device_train_batch_size: 8\n")
+    assert main(["lint", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("error  learnin_rate  learnin_rate is not a key of") and "fix: did you mean learning_rate?" in out
+
+
 def test_lint_unreadable_exit_2(tmp_path, capsys):
     p = tmp_path / "c.yaml"
     p.write_text("just: text\n")
