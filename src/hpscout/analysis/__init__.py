@@ -1,4 +1,4 @@
-"""Analysis: ablation effects with CIs, importance, the transfer check, cost and LR scaling.
+"""Analysis: ablation effects with CIs, importance, the transfer check, cost, LR scaling, loss-curve diagnosis.
 
 Every result lands in one file, ``<run_dir>/analysis.json`` (shape in
 :mod:`hpscout.analysis._analysis_file`), which the report reads. Each stage
@@ -32,6 +32,15 @@ from hpscout.analysis._analysis_file import (
 )
 from hpscout.analysis._cells import RunCell, default_run_cell
 from hpscout.analysis._cost import compute_cost, cost_summary, full_samples_of
+from hpscout.analysis._curves import (
+    CURVE_LABELS,
+    CurveDiagnosis,
+    TrialCurves,
+    curve_points,
+    diagnose_curve,
+    diagnose_trials,
+    search_curve_note,
+)
 from hpscout.analysis._importance import compute_importance, importance_from_trials, top_fraction_trials
 from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, fit_lr_scaling, fit_power_law
 from hpscout.analysis._stats import (
@@ -51,13 +60,16 @@ from hpscout.analysis._transfer import compare_transfer, run_transfer, topk_size
 
 __all__ = [
     "ANALYSIS_VERSION",
+    "CURVE_LABELS",
     "DEFAULT_FACTORS",
     "EXPECTED_PATTERNS",
     "SECTIONS",
     "AblationLevel",
     "CellRun",
+    "CurveDiagnosis",
     "MeanCI",
     "RunCell",
+    "TrialCurves",
     "ablation_plan",
     "analysis_path",
     "analyze_search",
@@ -70,8 +82,11 @@ __all__ = [
     "compute_importance",
     "compute_lr_scaling",
     "cost_summary",
+    "curve_points",
     "default_factors",
     "default_run_cell",
+    "diagnose_curve",
+    "diagnose_trials",
     "fit_lr_scaling",
     "fit_power_law",
     "full_samples_of",
@@ -86,6 +101,7 @@ __all__ = [
     "run_ablation",
     "run_transfer",
     "sample_sd",
+    "search_curve_note",
     "spearman",
     "summarize_ablation",
     "top_fraction_trials",
