@@ -173,6 +173,9 @@ LLAMAFACTORY = """\
 model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct
 stage: sft
 finetuning_type: lora
+dataset: alpaca_en_demo
+template: llama3
+output_dir: saves/llama3-8b/lora/sft
 per_device_train_batch_size: 1
 gradient_accumulation_steps: 8
 learning_rate: 1.0e-4
@@ -189,7 +192,7 @@ def test_lint_llamafactory_warmup_exit_1(tmp_path, capsys):
     assert main(["lint", str(p)]) == 1
     out = capsys.readouterr().out
     first = out.splitlines()[0]
-    assert first.startswith("error  warmup_steps  warmup (500 steps) is 83% of 600 total steps") and "fix:" in first
+    assert first.startswith("error  warmup_steps  Warmup (500 steps) is 83% of 600 total steps, so") and "fix:" in first
 
 
 def test_lint_json(tmp_path, capsys):
@@ -209,13 +212,25 @@ def test_lint_clean_exit_0(tmp_path, capsys):
 
 
 def test_lint_warnings_only_exit_0_and_model_size_flag(tmp_path, capsys):
+    # full fine-tuning of a causal LM at 1e-4: fine for a small one, above the usual range for 7B
     p = tmp_path / "c.yaml"
-    p.write_text("learning_rate: 3.0e-3\nfinetuning_type: lora\nwarmup_ratio: 0.06\nmax_steps: 1000\n")
+    p.write_text(
+        "model_name_or_path: ./my-model\nstage: sft\nfinetuning_type: full\ndataset: d\ntemplate: t\noutput_dir: o\n"
+        "learning_rate: 1.0e-4\nwarmup_ratio: 0.06\nmax_steps: 1000\ngradient_checkpointing: true\n"
+    )
     assert main(["lint", str(p)]) == 0
     assert main(["lint", str(p), "--model-size", "7B"]) == 0
     assert "lr-range" not in capsys.readouterr().out  # text output names keys, not rules
     assert main(["lint", str(p), "--model-size", "7B", "--json"]) == 0
     assert [f["rule"] for f in json.loads(capsys.readouterr().out)] == ["lr-range"]
+
+
+def test_lint_misspelled_key_exit_1_with_did_you_mean(tmp_path, capsys):
+    p = tmp_path / "args.yaml"
+    p.write_text("learnin_rate: 1e-2\nper_device_train_batch_size: 8\n")
+    assert main(["lint", str(p)]) == 1
+    out = capsys.readouterr().out
+    assert out.startswith("error  learnin_rate  learnin_rate is not a key of") and "fix: did you mean learning_rate?" in out
 
 
 def test_lint_unreadable_exit_2(tmp_path, capsys):

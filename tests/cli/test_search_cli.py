@@ -106,3 +106,46 @@ def test_sqlite_with_several_workers_warns(tmp_path, capsys):
     storage = str(tmp_path / "study.db")
     assert main(["search", str(cfg), "--storage", storage, "--workers", "2", "--objective", "_objectives:noop", "--quiet"]) == 0
     assert "SQLite storage with 2 workers" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- loss-curve diagnosis in `hpscout trials`
+
+RECORDED = ["--objective", "_curve_objectives:recorded"]  # replays real MiniLM + LoRA runs (tests/cli/_curve_objectives.py)
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+
+def test_trials_shows_each_curve_and_says_when_the_top_trials_are_too_slow(tmp_path, capsys):
+    # every LR in 1e-5..3e-4 replays a recorded run that barely learned (3e-5 or 3e-4)
+    cfg = write_config(tmp_path, trials=4, space={"train.learning_rate": {"type": "float", "low": 1e-5, "high": 3e-4, "log": True}})
+    assert main(["search", str(cfg), *RECORDED, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["trials", str(cfg)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:2] == ["#", "state"]
+    curve_lines = [line for line in lines if line.strip().startswith("curve:")]
+    assert len(curve_lines) == 4
+    assert all(line.strip() == "curve: too slow to learn; raise the learning rate 3-10x, or train longer" for line in curve_lines)
+    # each curve line sits under its trial's line
+    trial_at = [i for i, line in enumerate(lines) if line.split()[:1] and line.split()[0].isdigit()]
+    assert [i - 1 for i, line in enumerate(lines) if line.strip().startswith("curve:")] == trial_at
+    assert lines[-1] == (
+        "Most of the top trials (3 of 3) learn too slowly: widen the learning-rate range upward, e.g. high 3e-4 -> 3e-3."
+    )
+    assert main(["trials", str(cfg), "--json"]) == 0
+    captured = capsys.readouterr()
+    rows = json.loads(captured.out)
+    assert {r["curve"]["label"] for r in rows} == {"too slow to learn"} and "widen the learning-rate range" in captured.err
+
+
+def test_trials_curves_over_a_wide_range(tmp_path, capsys):
+    lrs = [3e-5, 2.5e-3, 1e-2, 10.0]
+    cfg = write_config(tmp_path, trials=4, sampler="grid", space={"train.learning_rate": {"type": "categorical", "choices": lrs}})
+    assert main(["search", str(cfg), *RECORDED, "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["trials", str(cfg), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    labels = {r["params"]["train.learning_rate"]: r["curve"]["label"] for r in rows}
+    assert labels == {3e-5: "too slow to learn", 2.5e-3: "healthy", 1e-2: "oscillating", 10.0: "diverged"}
+    assert main(["trials", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "curve: healthy\n" in out and "curve: diverged; lower the learning rate" in out and "widen" not in out

@@ -193,6 +193,9 @@ def test_llamafactory_warmup_500_of_600_is_error(tmp_path):
         model_name_or_path: meta-llama/Meta-Llama-3-8B-Instruct
         stage: sft
         finetuning_type: lora
+        dataset: alpaca_en_demo
+        template: llama3
+        output_dir: saves/llama3-8b/lora/sft
         per_device_train_batch_size: 1
         gradient_accumulation_steps: 8
         learning_rate: 1.0e-4
@@ -323,3 +326,118 @@ def test_finding_is_frozen():
     f = Finding("info", "r", "k", "m")
     with pytest.raises(AttributeError):
         f.message = "x"  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------- LR calibration and wording (issue 16)
+
+TEMPLATES = __import__("pathlib").Path(__file__).resolve().parents[2] / "src" / "hpscout" / "templates"
+
+
+def _lr(findings):
+    return [(x.rule, x.severity) for x in findings if x.rule in ("lr-range", "lr-low")]
+
+
+@pytest.mark.parametrize(("causal_lm", "params"), [(False, 22_000_000), (True, 500_000_000), (True, 7_000_000_000), (True, None)])
+def test_lora_lr_1e6_is_a_warning(causal_lm, params):
+    f = lint_settings(settings(learning_rate=1e-6, causal_lm=causal_lm, model_params=params))
+    [hit] = [x for x in f if x.rule == "lr-range"]
+    assert hit.severity == "warning" and "more than 10x below the usual range" in hit.message
+
+
+@pytest.mark.parametrize("model", ["meta-llama/Meta-Llama-3-8B-Instruct", "./my-local-model"])
+def test_guides_first_mistake_lora_cosine_at_1e3_warns(tmp_path, model):
+    p = _write(
+        tmp_path,
+        f"""
+        model_name_or_path: {model}
+        stage: sft
+        finetuning_type: lora
+        dataset: alpaca_en_demo
+        template: llama3
+        output_dir: saves/sft
+        learning_rate: 1.0e-3
+        lr_scheduler_type: cosine
+        warmup_ratio: 0.1
+        max_steps: 2000
+        """,
+    )
+    assert ("lr-range", "warning") in _lr(lint_file(p))
+
+
+def test_alpaca_sft_template_is_not_flagged_low():
+    # 2e-4 LoRA on Qwen2.5-0.5B: the usual LLM LoRA rate; the encoder-calibrated limits called it "low"
+    f = lint_file(TEMPLATES / "alpaca-sft.yaml", samples=1000)
+    assert _lr(f) == [] and read_settings(TEMPLATES / "alpaca-sft.yaml").causal_lm
+    # the same numbers on an encoder are low (measured on MiniLM: LoRA needs ~2e-3)
+    assert _lr(lint_settings(settings(learning_rate=2e-4, model_params=500_000_000))) == [("lr-low", "info")]
+
+
+def test_causal_lm_lora_limits_come_from_llm_sources():
+    # 2e-3 is the usual LoRA rate on MiniLM, but above the usual range for a 0.5B causal LM
+    assert _lr(lint_settings(settings(learning_rate=2e-3, model_params=500_000_000))) == []
+    assert _lr(lint_settings(settings(learning_rate=2e-3, model_params=500_000_000, causal_lm=True))) == [("lr-range", "warning")]
+    [hit] = [x for x in lint_settings(settings(causal_lm=True, model_params=7_000_000_000, learning_rate=2e-3)) if x.rule == "lr-range"]
+    assert "the usual range for LoRA on 1-10B causal LMs is 1e-4 to 5e-4" in hit.message and "QLoRA" in hit.message
+
+
+def test_lr_messages_read_as_sentences():
+    [hit] = [x for x in lint_settings(settings(method="full", model_params=7_000_000_000, learning_rate=3e-4)) if x.rule == "lr-range"]
+    assert hit.message.startswith("Learning rate 3e-4 is above the usual range: ")
+    assert "the usual range for full fine-tuning of 1-10B models is 5e-6 to 5e-5" in hit.message
+    # every rule's message is a sentence: a capital or a key first, a full stop last
+    many = lint_settings(settings(fp16=True, bf16=True, max_grad_norm=0, batch_size=1, lr_scheduler="constant", learning_rate=5e-2,
+                                  warmup_ratio=0.6))
+    many += lint_settings(settings(lr_scheduler="cosine_with_restarts", scheduler_kwargs={"num_cycles": 3}, max_steps=300))
+    many += lint_settings(settings(samples=None, lr_scheduler="polynomial", method="full", model_params=7_000_000_000, learning_rate=2e-5))
+    assert len({x.rule for x in many}) >= 9
+    for x in many:
+        assert x.message.endswith(".") and (x.message[0].isupper() or x.message.split()[0] in ("fp16", "cosine_with_restarts")), x
+
+
+def test_restart_count_is_cycles_minus_one():
+    f = lint_settings(settings(lr_scheduler="cosine_with_restarts", scheduler_kwargs={"num_cycles": 2}, max_steps=300))
+    [hit] = [x for x in f if x.rule == "restarts-short-run"]
+    assert "num_cycles 2 (2 cosine decays, 1 restart)" in hit.message
+
+
+# --------------------------------------------------------------------------- gradient checkpointing
+
+
+def test_gradient_checkpointing_off_warns_for_7b_full_finetuning():
+    big = dict(method="full", model_params=7_000_000_000, learning_rate=2e-5)
+    [hit] = [x for x in lint_settings(settings(**big)) if x.rule == "gradient-checkpointing"]
+    assert hit.severity == "warning" and "7B model" in hit.message and hit.fix.startswith("set gradient_checkpointing: true")
+    assert "gradient-checkpointing" not in _rules(lint_settings(settings(**big, gradient_checkpointing=True)))
+    assert "gradient-checkpointing" not in _rules(lint_settings(settings(**{**big, "model_params": 3_000_000_000})))
+    assert "gradient-checkpointing" not in _rules(lint_settings(settings(**{**big, "method": "lora", "learning_rate": 2e-4})))
+    assert "gradient-checkpointing" not in _rules(lint_settings(settings(**{**big, "model_params": None})))
+
+
+def test_gradient_checkpointing_read_from_each_format(tmp_path):
+    lf = """
+        model_name_or_path: Qwen/Qwen2.5-7B
+        stage: sft
+        finetuning_type: full
+        dataset: d
+        template: qwen
+        output_dir: o
+        learning_rate: 1.0e-5
+        max_steps: 1000
+        warmup_ratio: 0.05
+        """
+    # LLaMA-Factory checkpoints unless told not to
+    assert "gradient-checkpointing" not in _rules(lint_file(_write(tmp_path, lf)))
+    [hit] = [x for x in lint_file(_write(tmp_path, lf + "disable_gradient_checkpointing: true\n")) if x.rule == "gradient-checkpointing"]
+    assert hit.key == "disable_gradient_checkpointing"
+    # plain TrainingArguments default off; the size from --model-size
+    hf = _write(tmp_path, "learning_rate: 1.0e-5\nmax_steps: 1000\nwarmup_steps: 50\n", "hf.yaml")
+    assert "gradient-checkpointing" in _rules(lint_file(hf, model_params=7_000_000_000))
+    assert "gradient-checkpointing" not in _rules(lint_file(hf))
+    # hpscout config: the size from the model name
+    hp = _write(
+        tmp_path,
+        "name: x\ntask: causal-lm\nmodel: {name_or_path: meta-llama/Llama-2-7b-hf}\ndata: {train: a.json}\n"
+        "train: {learning_rate: 1e-5, method: full, warmup_ratio: 0.05}\n",
+        "hp.yaml",
+    )
+    assert [x.key for x in lint_file(hp) if x.rule == "gradient-checkpointing"] == ["train.gradient_checkpointing"]

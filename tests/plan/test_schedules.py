@@ -1,5 +1,6 @@
 import inspect
 import math
+from pathlib import Path
 
 import pytest
 
@@ -213,3 +214,56 @@ def test_plot_rejects_bad_suffix(tmp_path):
         plot_schedules([compute_schedule("linear", 1e-4, 10)], tmp_path / "x.gif")
     with pytest.raises(ConfigError):
         plot_schedules([], tmp_path / "x.png")
+
+
+# --------------------------------------------------------------------------- what the docs say (issue 16)
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "schedules.md"
+
+
+def _restarts(curve) -> int:
+    lrs = list(curve.lrs)
+    return sum(1 for a, b in zip(lrs, lrs[1:], strict=False) if b > a + 1e-9)
+
+
+def test_num_cycles_of_cosine_with_restarts_counts_decays_and_the_help_says_so():
+    from typer.main import get_command
+
+    from hpscout.cli import app
+
+    # transformers' formula: num_cycles N gives N cosine decays, N - 1 restarts
+    assert [_restarts(compute_schedule("cosine_with_restarts", 1.0, 300, num_cycles=n)) for n in (1, 2, 3)] == [0, 1, 2]
+    schedule = get_command(app).commands["schedule"]
+    [option] = [p for p in schedule.params if p.name == "num_cycles"]
+    assert "N gives N - 1 restarts" in option.help
+    text = DOCS.read_text(encoding="utf-8")
+    assert "`num_cycles 2` restarts once" in text and "For `cosine_with_restarts` it counts restarts" not in text
+
+
+def test_trainer_logs_the_lr_of_step_s_minus_1_and_the_docs_say_so(tmp_path):
+    import torch
+    import transformers
+
+    class Line(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = torch.nn.Linear(1, 1)
+
+        def forward(self, x, labels):
+            return {"loss": ((self.w(x) - labels) ** 2).mean()}
+
+    rows = [{"x": torch.ones(1), "labels": torch.zeros(1)} for _ in range(16)]
+    args = transformers.TrainingArguments(
+        output_dir=str(tmp_path), max_steps=10, per_device_train_batch_size=1, learning_rate=1.0, lr_scheduler_type="linear",
+        logging_steps=1, report_to=[], use_cpu=True, save_strategy="no", disable_tqdm=True,
+    )
+    trainer = transformers.Trainer(model=Line(), args=args, train_dataset=rows)
+    trainer.train()
+    logged = {h["step"]: h["learning_rate"] for h in trainer.state.log_history if "learning_rate" in h}
+    curve = compute_schedule("linear", 1.0, 10)
+    assert sorted(logged) == list(range(1, 11))
+    assert [logged[s] for s in range(1, 11)] == pytest.approx([curve.lr_at(s - 1) for s in range(1, 11)])
+    assert logged[1] == pytest.approx(1.0) and curve.lr_at(1) == pytest.approx(0.9)
+    text = DOCS.read_text(encoding="utf-8")
+    assert "logs at `global_step == s` is the curve's value at\n`s - 1`" in text
+    assert "it is the `learning_rate` the Trainer logs at `global_step == s`." not in text

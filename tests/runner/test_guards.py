@@ -6,13 +6,14 @@ Faults are forced with HPSCOUT_FAULT_INJECT (see hpscout.runner._guards).
 from __future__ import annotations
 
 import gc
+import math
 import os
 
 import pytest
 from _fixtures import RecordingReporter, classification_config
 
 from hpscout.runner import FAULT_ENV, TrialStatus, run_trial
-from hpscout.runner._guards import LossGuard, fault_from_env, is_oom, status_from_exception
+from hpscout.runner._guards import LossGuard, chance_loss, fault_from_env, is_oom, status_from_exception
 
 pytest.importorskip("transformers")
 
@@ -41,7 +42,7 @@ def test_inf_diverges(tmp_path, monkeypatch):
 def test_exploding_loss_diverges(tmp_path, monkeypatch):
     r = _run(tmp_path, monkeypatch, "explode@4", logging_steps=2)
     assert r.status is TrialStatus.DIVERGED and r.diverged_step == 4
-    assert "exceeds 10 x the first logged loss" in r.message
+    assert "exceeds 10 x the reference loss" in r.message
 
 
 def test_oom_is_oom(tmp_path, monkeypatch):
@@ -78,15 +79,55 @@ def test_fault_spec_parsing(monkeypatch):
 
 
 def test_loss_guard_rules():
-    g = LossGuard(factor=10, reference_steps=2)
-    assert g.check(1, 2.0) is None and g.check(2, 4.0) is None  # reference = 3
-    assert g.check(3, 29.0) is None
-    assert "exceeds" in g.check(4, 31.0) and g.diverged_step == 4
+    g = LossGuard(factor=10)
+    assert g.check(1, 3.0) is None and g.reference == 3.0  # the step-1 loss, before any update
+    assert g.check(2, 29.0) is None
+    assert "exceeds 10 x the reference loss 3 (the loss at step 1" in g.check(3, 31.0) and g.diverged_step == 3
     g = LossGuard(factor=10)
     assert "nan" in g.check(1, float("nan")) and g.diverged_step == 1
     g = LossGuard(factor=10)
     g.check(1, -1.0)
     assert g.check(2, 100.0) is None  # a negative reference makes ratios meaningless
+
+
+def test_loss_guard_reference_cannot_be_diverged_already():
+    # the loss explodes inside the first logging window (logging_steps=5): the old reference, the
+    # mean of the first logged window (~20), let 77 pass; the step-1 loss (0.7) does not
+    losses = [0.7, 3.0, 20.0, 35.0, 50.0, 60.0, 77.0]
+    g = LossGuard(factor=10)
+    tripped = [s for s, v in enumerate(losses, start=1) if g.check(s, v) is not None]
+    assert tripped[0] == 3 and g.diverged_step == 3
+
+
+def test_loss_guard_chance_level_is_a_floor():
+    assert chance_loss(2) == pytest.approx(math.log(2)) and chance_loss(1) is None and chance_loss(None) is None
+    # a lucky first batch (loss 0.05) does not make a noisy 0.9 look diverged: the floor is ln 2
+    g = LossGuard(factor=10, chance_loss=chance_loss(2))
+    assert g.check(1, 0.05) is None and g.reference == pytest.approx(math.log(2))
+    assert g.check(2, 0.9) is None
+    assert "chance level ln 2" in g.check(3, 7.5)
+    # a pretrained head that starts above chance keeps its own (higher) reference
+    g = LossGuard(factor=10, chance_loss=chance_loss(3))
+    g.check(1, 2.0)
+    assert g.reference == 2.0 and g.check(2, 15.0) is None
+
+
+def test_absurd_learning_rate_diverges(tmp_path):
+    # a real run at LR 10: the loss is ~60 by the first log (logging_steps=5, chance is ln 2 = 0.69);
+    # before the fix the guard compared against that first logged loss and the trial ended complete
+    cfg = classification_config(tmp_path, learning_rate=10.0, logging_steps=5, epochs=2)
+    r = run_trial(cfg, out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.DIVERGED, (r.status, r.message, r.history)
+    assert r.diverged_step is not None and r.diverged_step <= 5 and r.objective is None
+    assert "chance level ln 2" in r.message or "at step 1" in r.message
+
+
+def test_torch_runner_absurd_learning_rate_diverges(tmp_path):
+    from _fixtures import torch_config
+
+    r = run_trial(torch_config(tmp_path, learning_rate=10.0, logging_steps=5), out_dir=tmp_path / "t")
+    assert r.status is TrialStatus.DIVERGED, (r.status, r.message, r.history)
+    assert "the loss at step 1" in r.message
 
 
 def test_oom_classification():

@@ -1,4 +1,4 @@
-"""Analysis: ablation effects with CIs, importance, the transfer check, cost and LR scaling.
+"""Analysis: ablation effects with CIs, importance, the transfer check, cost, LR scaling, loss-curve diagnosis.
 
 Every result lands in one file, ``<run_dir>/analysis.json`` (shape in
 :mod:`hpscout.analysis._analysis_file`), which the report reads. Each stage
@@ -33,6 +33,15 @@ from hpscout.analysis._analysis_file import (
 )
 from hpscout.analysis._cells import RunCell, default_run_cell
 from hpscout.analysis._cost import climb_cost, compute_cost, cost_summary, full_samples_of, preflight
+from hpscout.analysis._curves import (
+    CURVE_LABELS,
+    CurveDiagnosis,
+    TrialCurves,
+    curve_points,
+    diagnose_curve,
+    diagnose_trials,
+    search_curve_note,
+)
 from hpscout.analysis._importance import compute_importance, importance_from_trials, top_fraction_trials
 from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, fit_lr_scaling, fit_power_law
 from hpscout.analysis._stats import (
@@ -59,13 +68,16 @@ from hpscout.analysis._transfer import (
 
 __all__ = [
     "ANALYSIS_VERSION",
+    "CURVE_LABELS",
     "DEFAULT_FACTORS",
     "EXPECTED_PATTERNS",
     "SECTIONS",
     "AblationLevel",
     "CellRun",
+    "CurveDiagnosis",
     "MeanCI",
     "RunCell",
+    "TrialCurves",
     "ablation_plan",
     "apply_ablation_verdicts",
     "analysis_path",
@@ -82,8 +94,11 @@ __all__ = [
     "compute_importance",
     "compute_lr_scaling",
     "cost_summary",
+    "curve_points",
     "default_factors",
     "default_run_cell",
+    "diagnose_curve",
+    "diagnose_trials",
     "fit_lr_scaling",
     "fit_power_law",
     "full_samples_of",
@@ -98,6 +113,7 @@ __all__ = [
     "run_ablation",
     "run_transfer",
     "sample_sd",
+    "search_curve_note",
     "spearman",
     "summarize_ablation",
     "top_fraction_trials",

@@ -70,7 +70,7 @@ def schedule(
     warmup_ratio: WarmupRatioOpt = None,
     at: Annotated[str | None, typer.Option("--at", help="Steps to print: 250,500,750.", show_default=False)] = None,
     plot: Annotated[Path | None, typer.Option("--plot", help="Write a plot (.png, .svg or .pdf).", show_default=False)] = None,
-    num_cycles: Annotated[float | None, typer.Option("--num-cycles", help="Waves (cosine) or restarts (cosine_with_restarts).", show_default=False)] = None,
+    num_cycles: Annotated[float | None, typer.Option("--num-cycles", help="cosine: waves (0.5 = one decay). cosine_with_restarts: cosine decays, so N gives N - 1 restarts.", show_default=False)] = None,
     power: Annotated[float | None, typer.Option("--power", help="polynomial: power of the decay (transformers default 1).", show_default=False)] = None,
     lr_end: Annotated[float | None, typer.Option("--lr-end", help="polynomial: final LR (transformers default 1e-7).", show_default=False)] = None,
     min_lr_rate: Annotated[float | None, typer.Option("--min-lr-rate", help="cosine_with_min_lr: floor as a share of --lr (warmup_stable_decay: its min_lr_ratio).", show_default=False)] = None,
@@ -361,8 +361,11 @@ def lint(
     model_size: Annotated[str | None, typer.Option("--model-size", help="Model parameters (22M, 7B) when the name does not tell.", show_default=False)] = None,
     json_: JsonOpt = False,
 ) -> None:
-    """Lint training settings: warmup share, LR range for the method, restarts on short runs, precision, clipping, batch.
+    """Lint training settings: keys, warmup share, LR range for the method, restarts on short runs, precision, clipping, batch.
 
+    Keys: unknown keys (not LLaMA-Factory 0.9.x or TrainingArguments keys) are
+    errors with a did-you-mean; a LLaMA-Factory training YAML must name
+    model_name_or_path, dataset, template, finetuning_type and output_dir.
     Exit code 1 when any finding is an error, else 0. Step-based rules need the
     total steps: from --samples, max_steps, or LLaMA-Factory's max_samples.
 

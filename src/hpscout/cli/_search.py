@@ -124,22 +124,44 @@ def trials(
     set_: SetOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """List the trials of a study: number, state, value, fraction reached, parameters.
+    """List the trials of a study: number, state, value, fraction reached, parameters, and the loss curve.
+
+    Under each trial with a result file: its training curve's class (healthy, diverged,
+    oscillating, plateaued early, too slow to learn) and the suggested change. When most
+    of the top trials learn too slowly, a last line proposes widening the LR range.
 
     Example:
         hpscout trials sst2.yaml --json
     """
+    from hpscout.analysis import diagnose_trials
     from hpscout.search import format_table, trials_table
 
     cfg = load(config, set_)
     rows = trials_table(cfg, storage)
+    lr = cfg.search.space.get("train.learning_rate")
+    lr_range = (lr.low, lr.high) if lr is not None and lr.low is not None and lr.high is not None else None
+    curves = diagnose_trials(rows, direction=cfg.search.direction, top_k=cfg.search.top_k, lr_range=lr_range)
     if as_json:
+        for row in rows:
+            found = curves.by_trial.get(row["number"])
+            row["curve"] = found.to_dict() if found is not None else None
         echo_json(rows)
+        if curves.note:
+            info(curves.note)  # stdout stays the list of rows
         return
     if not rows:
         typer.echo(f"study '{cfg.name}' has no trials yet")
         return
-    typer.echo(format_table(rows))
+    lines = format_table(rows).splitlines()  # a header, then one line per row
+    out = lines[:1]
+    for row, line in zip(rows, lines[1:], strict=True):
+        out.append(line)
+        found = curves.by_trial.get(row["number"])
+        if found is not None:
+            out.append(f"{'':7}curve: {found.label}" + (f"; {found.suggestion}" if found.suggestion else ""))
+    if curves.note:
+        out.append(curves.note)
+    typer.echo("\n".join(out))
 
 
 def register(app: typer.Typer) -> None:

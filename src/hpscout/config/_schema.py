@@ -232,7 +232,10 @@ class TrainConfig(_Model):
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (eval_strategy=steps).")
     logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps.")
     divergence_factor: float = Field(
-        10.0, gt=1, description="Call the trial diverged when the loss exceeds this multiple of its first logged value."
+        10.0, gt=1, description=(
+            "Call the trial diverged when a step's loss exceeds this multiple of the step-1 loss "
+            "(before any update; floored at chance level ln k for classification)."
+        ),
     )
     save_best_checkpoint: bool = Field(False, description="Keep the best checkpoint (off: sweeps fill disks).")
     report_to: list[str] = Field(

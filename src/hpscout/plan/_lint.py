@@ -1,27 +1,29 @@
-"""Lint training settings: warmup share, LR range, restarts on short runs, precision, clipping, batch.
+"""Lint training settings: keys, warmup share, LR range, restarts on short runs, precision, clipping, batch.
 
-Two readers turn a file into one normalised :class:`TrainingSettings`: hpscout's
-experiment config (a ``train:`` section, linted raw, without requiring the whole
-schema to validate) and the flat keys of LLaMA-Factory / HF ``TrainingArguments``
-YAML. :func:`lint_settings` then runs every rule in :data:`RULES`.
+:mod:`hpscout.plan._lint_read` turns a file (hpscout config, LLaMA-Factory or HF
+``TrainingArguments`` YAML) into one normalised :class:`TrainingSettings`;
+:func:`lint_settings` then runs every rule in :data:`RULES`. Unknown keys are checked
+against :mod:`hpscout.plan._lint_keys`; learning rates against
+:mod:`hpscout.plan._lr_ranges` (LLM sources for causal LMs, the preset table otherwise).
 
-Pure Python: no torch import.
+Pure Python: no torch import (transformers is imported only to check a key the
+bundled list does not know, see :mod:`hpscout.plan._lint_keys`).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Literal
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
 
 from hpscout._errors import ConfigError
-from hpscout.config._schema import SCHEDULERS, TrainConfig
-from hpscout.config._yaml import load_yaml_file
-from hpscout.plan._presets import guess_model_params, model_size_bucket, preset_row
+from hpscout.config._schema import SCHEDULERS, ExperimentConfig, TrainConfig
+from hpscout.plan._lint_keys import LLAMAFACTORY_REQUIRED, is_known_key, right_spelling, suggest_key
+from hpscout.plan._lint_read import TrainingSettings, read_settings
+from hpscout.plan._lr_ranges import FAR_BELOW, LrLimits, lr_limits
+from hpscout.plan._presets import model_size_bucket
 from hpscout.plan._schedules import SCHEDULE_NAMES
 from hpscout.plan._steps import plan_steps
 
@@ -37,6 +39,9 @@ WARMUP_MIN_SHARE = 0.03  # Alpaca/Vicuna-style SFT uses 3%; below that Adam's ea
 WARMUP_MIN_STEPS = 10  # a handful of updates is too few for Adam's second-moment estimates to settle
 SHORT_RUN_STEPS = 500  # "a few hundred steps": too short for restarts to do anything but waste steps
 TINY_EFFECTIVE_BATCH = 2  # gradients of 1-2 rows are mostly noise for fine-tuning
+# full fine-tuning from 7B up: weights, gradients and Adam states alone take ~16 bytes/param
+# (112 GB at 7B) before activations, which gradient checkpointing cuts to ~one layer's worth
+CHECKPOINTING_MIN_PARAMS = 7 * 10**9
 
 
 @dataclass(frozen=True)
@@ -62,43 +67,6 @@ class Finding:
 
     def __str__(self) -> str:
         return f"{self.severity}  {self.key}  {self.message}" + (f"  fix: {self.fix}" if self.fix else "")
-
-
-@dataclass(frozen=True)
-class TrainingSettings:
-    """Training settings normalised from either config format.
-
-    ``None`` means "not known". ``keys`` maps each field to the key as written in
-    the source (``warmup_steps`` -> ``train.warmup_steps`` for hpscout configs);
-    ``explicit`` names the fields the file set itself.
-    """
-
-    source: str = "<settings>"
-    format: Literal["hpscout", "llamafactory", "hf"] = "hpscout"
-    learning_rate: float | None = None
-    lr_scheduler: str | None = "linear"
-    scheduler_kwargs: dict[str, Any] = field(default_factory=dict)
-    warmup_ratio: float | None = None
-    warmup_steps: int | None = None
-    epochs: float | None = None
-    max_steps: int | None = None
-    batch_size: int = 8
-    grad_accum: int = 1
-    devices: int = 1
-    method: str | None = None
-    fp16: bool = False
-    bf16: bool = False
-    max_grad_norm: float | None = 1.0
-    samples: int | None = None
-    samples_is_upper_bound: bool = False
-    model_params: int | None = None
-    keys: dict[str, str] = field(default_factory=dict)
-    explicit: frozenset[str] = frozenset()
-    assumptions: tuple[str, ...] = ()
-
-    def key(self, name: str) -> str:
-        """The key of field ``name`` as written in the source file."""
-        return self.keys.get(name, name)
 
 
 @dataclass(frozen=True)
@@ -138,34 +106,6 @@ def lint_file(
     return lint_settings(read_settings(path, samples=samples, devices=devices, model_params=model_params))
 
 
-def read_settings(
-    path: str | os.PathLike[str],
-    samples: int | None = None,
-    *,
-    devices: int | None = None,
-    model_params: int | None = None,
-) -> TrainingSettings:
-    """Read a config file into :class:`TrainingSettings` (format detected from its keys)."""
-    p = Path(path)
-    if not p.is_file():
-        raise ConfigError(f"{p} does not exist or is not a file")
-    data, _positions = load_yaml_file(p)
-    if not isinstance(data, Mapping):
-        raise ConfigError(f"{p} must hold a mapping of keys at the top level, but holds {type(data).__name__}")
-    if samples is not None and (isinstance(samples, bool) or not isinstance(samples, int) or samples < 1):
-        raise ConfigError(f"samples must be an integer >= 1, but got {samples!r}")
-    if devices is not None and (isinstance(devices, bool) or not isinstance(devices, int) or devices < 1):
-        raise ConfigError(f"devices must be an integer >= 1, but got {devices!r}")
-    if isinstance(data.get("train"), Mapping):
-        return _from_hpscout(data, str(p), samples, devices, model_params)
-    if any(k in data for k in _FLAT_KEYS):
-        return _from_flat(data, str(p), samples, devices, model_params)
-    raise ConfigError(
-        f"{p} is neither an hpscout config (no 'train:' section) nor a LLaMA-Factory / HF training YAML "
-        f"(none of {', '.join(sorted(_FLAT_KEYS)[:6])}, ...)"
-    )
-
-
 def lint_settings(settings: TrainingSettings) -> list[Finding]:
     """Run every rule in :data:`RULES` on ``settings``; errors first, then warnings, then info.
 
@@ -180,259 +120,6 @@ def lint_settings(settings: TrainingSettings) -> list[Finding]:
         findings.extend(rule(settings, ctx))
     order = {s: i for i, s in enumerate(SEVERITIES)}
     return sorted(findings, key=lambda f: order[f.severity])
-
-
-# --------------------------------------------------------------------------- readers
-
-# LLaMA-Factory / HF TrainingArguments keys this reader understands
-_FLAT_KEYS = frozenset(
-    {
-        "learning_rate",
-        "lr_scheduler_type",
-        "lr_scheduler_kwargs",
-        "warmup_steps",
-        "warmup_ratio",
-        "num_train_epochs",
-        "max_steps",
-        "per_device_train_batch_size",
-        "gradient_accumulation_steps",
-        "finetuning_type",
-        "quantization_bit",
-        "fp16",
-        "bf16",
-        "num_cycles",
-        "max_grad_norm",
-        "max_samples",
-    }
-)
-# keys only LLaMA-Factory uses; their presence means its defaults apply (finetuning_type: lora)
-_LLAMAFACTORY_MARKERS = frozenset({"stage", "finetuning_type", "template", "dataset", "quantization_bit", "max_samples", "lora_rank"})
-
-# transformers TrainingArguments defaults (LLaMA-Factory inherits them)
-_HF_DEFAULTS = {
-    "learning_rate": 5e-5,
-    "lr_scheduler_type": "linear",
-    "num_train_epochs": 3.0,
-    "per_device_train_batch_size": 8,
-    "gradient_accumulation_steps": 1,
-    "max_grad_norm": 1.0,
-}
-
-
-def _from_hpscout(
-    data: Mapping[str, Any], source: str, samples: int | None, devices: int | None, model_params: int | None
-) -> TrainingSettings:
-    train = data["train"]
-    defaults = {name: f.default for name, f in TrainConfig.model_fields.items()}
-
-    def get(key: str) -> Any:
-        return train[key] if key in train else defaults.get(key)
-
-    where = f"in {source}"
-    explicit = {k for k in train}
-    kwargs = train.get("scheduler_kwargs") or {}
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"train.scheduler_kwargs must be a mapping, but got {kwargs!r} ({where})")
-    precision = get("precision")
-    max_grad_norm = train.get("max_grad_norm", defaults["max_grad_norm"])
-    assumptions: list[str] = []
-    params = model_params
-    if params is None:
-        model = data.get("model")
-        params = guess_model_params(model.get("name_or_path", "minilm") if isinstance(model, Mapping) else "minilm")
-    method = _text(get("method"), "train.method", where)
-    if "method" not in explicit:
-        assumptions.append(f"train.method not set; hpscout's default '{method}' assumed")
-    warmup_steps = _int(train.get("warmup_steps"), "train.warmup_steps", where, minimum=0)
-    return TrainingSettings(
-        source=source,
-        format="hpscout",
-        learning_rate=_float(get("learning_rate"), "train.learning_rate", where),
-        lr_scheduler=_text(get("lr_scheduler"), "train.lr_scheduler", where),
-        scheduler_kwargs=dict(kwargs),
-        warmup_ratio=_float(get("warmup_ratio"), "train.warmup_ratio", where) if warmup_steps is None or "warmup_ratio" in explicit else None,
-        warmup_steps=warmup_steps,
-        epochs=_float(get("epochs"), "train.epochs", where),
-        max_steps=_int(train.get("max_steps"), "train.max_steps", where, minimum=1),
-        batch_size=_int(get("batch_size"), "train.batch_size", where, minimum=1) or 1,
-        grad_accum=_int(get("grad_accum"), "train.grad_accum", where, minimum=1) or 1,
-        devices=devices or _int(get("devices"), "train.devices", where, minimum=1) or 1,
-        method=method,
-        fp16=precision == "fp16",
-        bf16=precision == "bf16",
-        max_grad_norm=_float(max_grad_norm, "train.max_grad_norm", where),
-        samples=samples,
-        model_params=params,
-        keys={
-            "learning_rate": "train.learning_rate",
-            "lr_scheduler": "train.lr_scheduler",
-            "num_cycles": "train.scheduler_kwargs.num_cycles",
-            "warmup_ratio": "train.warmup_ratio",
-            "warmup_steps": "train.warmup_steps",
-            "epochs": "train.epochs",
-            "max_steps": "train.max_steps",
-            "batch_size": "train.batch_size",
-            "grad_accum": "train.grad_accum",
-            "devices": "train.devices",
-            "method": "train.method",
-            "fp16": "train.precision",
-            "bf16": "train.precision",
-            "max_grad_norm": "train.max_grad_norm",
-        },
-        explicit=frozenset(_HPSCOUT_FIELD.get(k, k) for k in explicit),
-        assumptions=tuple(assumptions),
-    )
-
-
-_HPSCOUT_FIELD = {"precision": "fp16"}
-
-
-def _from_flat(
-    data: Mapping[str, Any], source: str, samples: int | None, devices: int | None, model_params: int | None
-) -> TrainingSettings:
-    where = f"in {source}"
-    is_lf = any(k in data for k in _LLAMAFACTORY_MARKERS)
-    fmt: Literal["llamafactory", "hf"] = "llamafactory" if is_lf else "hf"
-
-    def get(key: str) -> Any:
-        value = data.get(key)
-        return _HF_DEFAULTS.get(key) if value is None and key not in data else value
-
-    assumptions: list[str] = []
-    kwargs: Any = data.get("lr_scheduler_kwargs") or {}
-    if isinstance(kwargs, str):  # TrainingArguments also accepts a JSON string
-        try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"lr_scheduler_kwargs must be a mapping or a JSON object, but got {kwargs!r} ({where})") from exc
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"lr_scheduler_kwargs must be a mapping, but got {kwargs!r} ({where})")
-    kwargs = dict(kwargs)
-    cycles_key = "lr_scheduler_kwargs.num_cycles"
-    if "num_cycles" in data:
-        kwargs["num_cycles"] = data["num_cycles"]
-        cycles_key = "num_cycles"
-
-    # warmup: transformers 5 reads a float warmup_steps in [0, 1) as a ratio; an int >= 1 is steps.
-    # transformers 4 / LLaMA-Factory: warmup_steps > 0 wins over warmup_ratio.
-    raw_ws = data.get("warmup_steps")
-    warmup_steps: int | None = None
-    warmup_ratio = _float(data.get("warmup_ratio"), "warmup_ratio", where)
-    ratio_key = "warmup_ratio"
-    if raw_ws is not None:
-        ws = _float(raw_ws, "warmup_steps", where)
-        if ws is not None and 0 < ws < 1:
-            if warmup_ratio:
-                raise ConfigError(f"warmup_steps ({ws}, a ratio in transformers 5) and warmup_ratio are both set ({where})")
-            warmup_ratio, ratio_key = ws, "warmup_steps"
-        elif ws is not None and ws >= 1:
-            warmup_steps = _int(raw_ws, "warmup_steps", where, minimum=0)
-
-    method: str | None
-    if is_lf:
-        method = _text(data.get("finetuning_type", "lora"), "finetuning_type", where)
-        if "finetuning_type" not in data:
-            assumptions.append("finetuning_type not set; LLaMA-Factory's default 'lora' assumed")
-        if method not in ("lora", "full", "freeze", "oft"):
-            raise ConfigError(f"finetuning_type must be one of lora, full, freeze, oft, but got {method!r} ({where})")
-        if method == "lora" and data.get("quantization_bit") not in (None, 0):
-            method = "qlora"
-        if method in ("freeze", "oft"):
-            method = "full" if method == "freeze" else "lora"
-    else:
-        method = "full"
-        assumptions.append("plain TrainingArguments keys (no finetuning_type): full fine-tuning assumed")
-
-    max_steps = _int(data.get("max_steps"), "max_steps", where, minimum=-1)
-    if max_steps is not None and max_steps <= 0:
-        max_steps = None  # HF's -1 means "use epochs"
-    max_samples = _int(data.get("max_samples"), "max_samples", where, minimum=1)
-    upper = False
-    if samples is None and max_samples is not None:
-        samples, upper = max_samples, True
-        val_size = data.get("val_size")
-        if isinstance(val_size, (int, float)) and not isinstance(val_size, bool) and 0 < val_size < 1:
-            samples = max(1, math.floor(samples * (1 - val_size)))
-
-    params = model_params if model_params is not None else guess_model_params(data.get("model_name_or_path"))
-    return TrainingSettings(
-        source=source,
-        format=fmt,
-        learning_rate=_float(get("learning_rate"), "learning_rate", where),
-        lr_scheduler=_text(get("lr_scheduler_type"), "lr_scheduler_type", where),
-        scheduler_kwargs=kwargs,
-        warmup_ratio=warmup_ratio,
-        warmup_steps=warmup_steps,
-        epochs=_float(get("num_train_epochs"), "num_train_epochs", where),
-        max_steps=max_steps,
-        batch_size=_int(get("per_device_train_batch_size"), "per_device_train_batch_size", where, minimum=1) or 1,
-        grad_accum=_int(get("gradient_accumulation_steps"), "gradient_accumulation_steps", where, minimum=1) or 1,
-        devices=devices or 1,
-        method=method,
-        fp16=bool(data.get("fp16", False)),
-        bf16=bool(data.get("bf16", False)),
-        max_grad_norm=_float(data["max_grad_norm"], "max_grad_norm", where) if "max_grad_norm" in data else 1.0,
-        samples=samples,
-        samples_is_upper_bound=upper,
-        model_params=params,
-        keys={
-            "learning_rate": "learning_rate",
-            "lr_scheduler": "lr_scheduler_type",
-            "num_cycles": cycles_key,
-            "warmup_ratio": ratio_key,
-            "warmup_steps": "warmup_steps",
-            "epochs": "num_train_epochs",
-            "max_steps": "max_steps",
-            "batch_size": "per_device_train_batch_size",
-            "grad_accum": "gradient_accumulation_steps",
-            "devices": "devices",
-            "method": "finetuning_type",
-            "fp16": "fp16",
-            "bf16": "bf16",
-            "max_grad_norm": "max_grad_norm",
-            "samples": "max_samples",
-        },
-        explicit=frozenset(
-            {_FLAT_FIELD.get(k, k) for k in data}
-            | ({"warmup_ratio"} if ratio_key == "warmup_steps" else set())
-        ),
-        assumptions=tuple(assumptions),
-    )
-
-
-_FLAT_FIELD = {
-    "lr_scheduler_type": "lr_scheduler",
-    "num_train_epochs": "epochs",
-    "per_device_train_batch_size": "batch_size",
-    "gradient_accumulation_steps": "grad_accum",
-    "finetuning_type": "method",
-}
-
-
-def _float(value: Any, key: str, where: str) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ConfigError(f"{key} must be a number, but got {value!r} ({where})")
-    return float(value)
-
-
-def _int(value: Any, key: str, where: str, *, minimum: int) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(f"{key} must be an integer >= {minimum}, but got {value!r} ({where})")
-    return value
-
-
-def _text(value: Any, key: str, where: str) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ConfigError(f"{key} must be a string, but got {value!r} ({where})")
-    return value
 
 
 # --------------------------------------------------------------------------- rules
@@ -466,7 +153,8 @@ def _rule_steps_unknown(s: TrainingSettings, ctx: _Context) -> list[Finding]:
                 "info",
                 "steps-unknown",
                 s.key("epochs"),
-                "total steps unknown (epochs without a sample count); skipped: warmup share, restarts on short runs",
+                "The total number of steps is unknown (epochs without a sample count), so the warmup-share and "
+                "restart rules were skipped.",
                 "pass --samples N (training rows), or set max_steps" + (" or max_samples" if s.format == "llamafactory" else ""),
             )
         ]
@@ -476,12 +164,66 @@ def _rule_steps_unknown(s: TrainingSettings, ctx: _Context) -> list[Finding]:
                 "info",
                 "steps-estimated",
                 s.key("samples"),
-                f"total steps ({ctx.total_steps}) estimated from max_samples ({s.samples} rows after val_size), "
-                "an upper bound: a smaller dataset gives fewer steps",
+                f"The total of {ctx.total_steps} steps is estimated from max_samples ({s.samples} rows after val_size); "
+                "it is an upper bound, since a smaller dataset gives fewer steps.",
                 "pass --samples N for the exact count",
             )
         ]
     return []
+
+
+def _rule_unknown_keys(s: TrainingSettings, ctx: _Context) -> list[Finding]:
+    out: list[Finding] = []
+    for key, value in s.file_keys.items():
+        if not isinstance(key, str):
+            continue
+        if s.format == "hpscout":
+            section, _, name = key.rpartition(".")
+            fields = frozenset(TrainConfig.model_fields if section == "train" else ExperimentConfig.model_fields)
+            if name in fields:
+                continue
+            where = "hpscout's train section" if section == "train" else "hpscout's config"
+            guide = right_spelling(name, value, "hpscout")
+            close = suggest_key(name, fields)
+            prefix = f"{section}." if section else ""
+        else:
+            if is_known_key(key):
+                continue
+            where = "LLaMA-Factory's arguments or transformers' TrainingArguments"
+            guide = right_spelling(key, value, s.format)
+            close = suggest_key(key)
+            prefix = ""
+        consequence = {
+            "hpscout": "hpscout refuses the config",
+            "llamafactory": "LLaMA-Factory refuses the file (\"Some keys are not used by the HfArgumentParser\")",
+            "hf": "TrainingArguments(**kwargs) raises TypeError",
+        }[s.format]
+        if guide is not None:
+            meant, fix = guide
+            message = f"{key} is not a key of {where}, so {consequence}: {meant}."
+        else:
+            fix = f"did you mean {prefix}{close}?" if close else "remove it, or check the spelling against the docs"
+            message = f"{key} is not a key of {where}, so {consequence}."
+        out.append(Finding("error", "unknown-key", key, message, fix))
+    return out
+
+
+def _rule_missing_keys(s: TrainingSettings, ctx: _Context) -> list[Finding]:
+    if not s.training_file:
+        return []
+    missing = [k for k in LLAMAFACTORY_REQUIRED if k not in s.file_keys]
+    why = {
+        "model_name_or_path": "LLaMA-Factory cannot load a model without it",
+        "dataset": "LLaMA-Factory has nothing to train on without it",
+        "template": "without it the prompts are not formatted with the model's chat template",
+        "finetuning_type": "LLaMA-Factory silently falls back to lora",
+        "output_dir": "the weights go to a default folder that the next run overwrites",
+    }
+    return [
+        Finding("error", "missing-key", k, f"This LLaMA-Factory training YAML has no {k}: {why[k]}.",
+                f"add {k}: ..." if k != "finetuning_type" else "add finetuning_type: lora (or full, freeze)")
+        for k in missing
+    ]
 
 
 def _rule_unknown_scheduler(s: TrainingSettings, ctx: _Context) -> list[Finding]:
@@ -492,7 +234,7 @@ def _rule_unknown_scheduler(s: TrainingSettings, ctx: _Context) -> list[Finding]
                 "error",
                 "unknown-scheduler",
                 s.key("lr_scheduler"),
-                f"unknown LR scheduler {s.lr_scheduler!r}",
+                f"{s.lr_scheduler!r} is not an LR scheduler {'hpscout' if s.format == 'hpscout' else 'transformers'} knows.",
                 f"use one of {', '.join(allowed)}",
             )
         ]
@@ -503,17 +245,17 @@ def _rule_warmup_share(s: TrainingSettings, ctx: _Context) -> list[Finding]:
     share, warm, total = ctx.warmup_share, ctx.warmup_steps, ctx.total_steps
     if not share or s.lr_scheduler in ("constant", "reduce_lr_on_plateau", "greedy", "one_cycle"):
         return []
-    what = f"warmup ({warm} steps) is {share:.0%} of {total} total steps" if total else f"warmup is {share:.0%} of the run"
+    what = f"Warmup ({warm} steps) is {share:.0%} of {total} total steps" if total else f"Warmup is {share:.0%} of the run"
     suggest = f"{s.key('warmup_ratio')}: 0.06" if s.format == "hpscout" else "warmup_ratio: 0.06"
     if total:
         suggest += f" (or warmup_steps: {max(1, math.ceil(0.06 * total))})"
     fix = f"keep warmup at 3-10% of the run, e.g. {suggest}"
     if warm is not None and total and warm >= total:
-        return [Finding("error", "warmup-share", ctx.warmup_key, f"{what}: the LR never reaches its peak", fix)]
+        return [Finding("error", "warmup-share", ctx.warmup_key, f"{what}, so the LR never reaches its peak.", fix)]
     if share > WARMUP_ERROR_SHARE:
-        return [Finding("error", "warmup-share", ctx.warmup_key, f"{what}: the schedule barely decays", fix)]
+        return [Finding("error", "warmup-share", ctx.warmup_key, f"{what}, so the schedule barely decays.", fix)]
     if share > WARMUP_WARN_SHARE:
-        return [Finding("warning", "warmup-share", ctx.warmup_key, f"{what}: a long stretch at low LR", fix)]
+        return [Finding("warning", "warmup-share", ctx.warmup_key, f"{what}: a long stretch of the run at a low LR.", fix)]
     return []
 
 
@@ -522,8 +264,8 @@ def _rule_warmup_short(s: TrainingSettings, ctx: _Context) -> list[Finding]:
         return []
     if s.lr_scheduler in ("reduce_lr_on_plateau", "greedy", "one_cycle"):
         return []  # no warmup of their own to tune (one_cycle's ramp is its pct_start)
-    row = preset_row(s.method, s.model_params)
-    if s.learning_rate < row.lr:
+    limits = _limits(s)
+    if s.learning_rate < limits.start:
         return []
     total, warm = ctx.total_steps, ctx.warmup_steps
     # transformers' constant ignores warmup
@@ -549,8 +291,8 @@ def _rule_warmup_short(s: TrainingSettings, ctx: _Context) -> list[Finding]:
             "warning",
             "warmup-short",
             ctx.warmup_key,
-            f"{have} with learning rate {s.learning_rate:g}, at or above the usual {row.lr:g} for {_what(s)}: "
-            "the first updates can overshoot",
+            f"The run has {have} at learning rate {_num(s.learning_rate)}, at or above the usual start of "
+            f"{_num(limits.start)} for {_what(s, limits)}, so the first updates can overshoot.",
             fix,
         )
     ]
@@ -560,27 +302,66 @@ def _rule_lr_range(s: TrainingSettings, ctx: _Context) -> list[Finding]:
     lr = s.learning_rate
     if lr is None or s.method not in ("lora", "qlora", "full"):
         return []
-    row = preset_row(s.method, s.model_params)
+    limits = _limits(s)
     known = s.model_params is not None
-    size_note = "" if known else " (model size unknown; the most lenient <1B limits used, pass --model-size)"
-    usual = f"usual range for {_what(s)} is {row.lr_low:g}-{row.lr_high:g}"
     key = s.key("learning_rate")
-    if lr > row.lr_error_above:
+
+    def said(relation: str) -> str:
+        unknown = "" if known else "; the model size is unknown, so the most lenient limits of any size apply"
+        return (
+            f"Learning rate {_num(lr)} is {relation}: the usual range for {_what(s, limits)} is "
+            f"{_num(limits.low)} to {_num(limits.high)} ({limits.source}{unknown})."
+        )
+
+    scout = f"start at {_num(limits.start)} and scout {_num(limits.low)} to {_num(limits.high)} on a log scale"
+    if not known:
+        scout += ", or pass --model-size for the limits of your model's size"
+    if lr > limits.error_above:
+        return [Finding("error", "lr-range", key, said("far above the usual range"), scout)]
+    if lr > limits.warn_above:
+        return [Finding("warning", "lr-range", key, said("above the usual range"), scout)]
+    if lr < limits.warn_below:
+        return [Finding("warning", "lr-range", key, said(f"more than {FAR_BELOW:g}x below the usual range, so the run will barely move"), scout)]
+    if known and lr < limits.info_below:
         return [
-            Finding("error", "lr-range", key, f"learning rate {lr:g} is far above the {usual}{size_note}; {row.source}",
-                    f"start at {row.lr:g} and scout {row.lr_low:g}-{row.lr_high:g} (log scale)")
-        ]
-    if lr > row.lr_warn_above:
-        return [
-            Finding("warning", "lr-range", key, f"learning rate {lr:g} is above the {usual}{size_note}; {row.source}",
-                    f"start at {row.lr:g} and scout {row.lr_low:g}-{row.lr_high:g} (log scale)")
-        ]
-    if known and lr < row.lr_info_below:
-        return [
-            Finding("info", "lr-low", key, f"learning rate {lr:g} is low for {_what(s)} ({usual}); {row.source}",
-                    f"scout {row.lr_low:g}-{row.lr_high:g} (log scale) before concluding the method does not work")
+            Finding("info", "lr-low", key, said("below the usual range"),
+                    f"scout {_num(limits.low)} to {_num(limits.high)} on a log scale before concluding the method does not work")
         ]
     return []
+
+
+def _rule_polynomial_power(s: TrainingSettings, ctx: _Context) -> list[Finding]:
+    if s.lr_scheduler != "polynomial":
+        return []
+    power = s.scheduler_kwargs.get("power")
+    if power is not None and power != 1:
+        return []
+    kwargs = "train.scheduler_kwargs" if s.format == "hpscout" else "lr_scheduler_kwargs"
+    said = "sets power 1" if power is not None else f"has no power in {kwargs}"
+    return [
+        Finding("warning", "polynomial-linear", s.key("lr_scheduler"),
+                f"The polynomial schedule {said}, so it decays with transformers' default power 1 to lr_end 1e-7: "
+                "linear in all but name.",
+                f"set {kwargs}: {{power: 2, lr_end: 0}} for the textbook quadratic decay, or write linear")
+    ]
+
+
+def _rule_gradient_checkpointing(s: TrainingSettings, ctx: _Context) -> list[Finding]:
+    if s.method != "full" or s.model_params is None or s.model_params < CHECKPOINTING_MIN_PARAMS or s.gradient_checkpointing:
+        return []
+    billions = s.model_params / 1e9
+    if s.format == "llamafactory":
+        key, fix = "disable_gradient_checkpointing", "remove disable_gradient_checkpointing: true (LLaMA-Factory checkpoints by default)"
+    else:
+        key = s.key("gradient_checkpointing")
+        fix = f"set {key}: true (about 30% more compute for activations of about one layer)"
+    state = "off" if s.gradient_checkpointing is False else "not set, so off"
+    return [
+        Finding("warning", "gradient-checkpointing", key,
+                f"Gradient checkpointing is {state} for full fine-tuning of a {billions:.3g}B model: weights, gradients and "
+                f"Adam states alone take about {16 * billions:.0f} GB, and every layer's activations come on top.",
+                fix)
+    ]
 
 
 def _rule_restarts(s: TrainingSettings, ctx: _Context) -> list[Finding]:
@@ -598,15 +379,16 @@ def _rule_restarts(s: TrainingSettings, ctx: _Context) -> list[Finding]:
                     "warning",
                     "restarts-short-run",
                     s.key("num_cycles") if cycles is not None else s.key("lr_scheduler"),
-                    f"cosine_with_restarts with {n:g} cycles on a {total}-step run: each cycle is ~{total // max(1, int(n))} "
-                    "steps, and every restart throws the LR back to its peak just as the model settles",
+                    f"cosine_with_restarts with num_cycles {n:g} ({n:g} cosine decays, {n - 1:g} restart{'' if n == 2 else 's'}) on a {total}-step "
+                    f"run: each decay is about {total // max(1, int(n))} steps, and every restart throws the LR back to "
+                    "its peak just as the model settles.",
                     "use cosine (one decay), or keep restarts for runs of thousands of steps",
                 )
             )
         elif n <= 1:
             out.append(
                 Finding("info", "restarts-short-run", s.key("lr_scheduler"),
-                        "cosine_with_restarts with num_cycles 1 never restarts; it is plain cosine", "write cosine")
+                        "cosine_with_restarts with num_cycles 1 never restarts: it is plain cosine.", "write cosine")
             )
     elif name in ("cosine", "cosine_with_min_lr", "cosine_warmup_with_min_lr") and cycles is not None and cycles > 0.5:
         out.append(
@@ -614,8 +396,8 @@ def _rule_restarts(s: TrainingSettings, ctx: _Context) -> list[Finding]:
                 "warning",
                 "cosine-cycles",
                 s.key("num_cycles"),
-                f"{name} with num_cycles {cycles:g}: past half a wave the LR rises again"
-                + (" (back to its peak at the end)" if float(cycles).is_integer() else ""),
+                f"{name} with num_cycles {cycles:g} runs past half a wave, so the LR rises again"
+                + (" (back to its peak at the end)." if float(cycles).is_integer() else "."),
                 "leave num_cycles at 0.5 for one decay to the end (transformers counts waves, not restarts)",
             )
         )
@@ -625,7 +407,7 @@ def _rule_restarts(s: TrainingSettings, ctx: _Context) -> list[Finding]:
 def _rule_precision(s: TrainingSettings, ctx: _Context) -> list[Finding]:
     if s.fp16 and s.bf16:
         return [
-            Finding("error", "precision-conflict", s.key("fp16"), "fp16 and bf16 are both set; the Trainer refuses this",
+            Finding("error", "precision-conflict", s.key("fp16"), "fp16 and bf16 are both set, and the Trainer refuses that.",
                     "keep bf16 on GPUs that support it (Ampere and newer), fp16 on older ones")
         ]
     return []
@@ -636,7 +418,7 @@ def _rule_grad_clipping(s: TrainingSettings, ctx: _Context) -> list[Finding]:
         shown = "null" if s.max_grad_norm is None else "0"
         return [
             Finding("warning", "no-grad-clipping", s.key("max_grad_norm"),
-                    f"gradient clipping is off ({s.key('max_grad_norm')}: {shown}); one bad batch can blow up the run",
+                    f"Gradient clipping is off ({s.key('max_grad_norm')}: {shown}), so one bad batch can blow up the run.",
                     f"set {s.key('max_grad_norm')}: 1.0")
         ]
     return []
@@ -648,8 +430,8 @@ def _rule_tiny_batch(s: TrainingSettings, ctx: _Context) -> list[Finding]:
         accum = math.ceil(16 / (s.batch_size * s.devices))
         return [
             Finding("warning", "tiny-batch", s.key("batch_size"),
-                    f"effective batch of {effective} ({s.batch_size} per device x {s.devices} devices, no accumulation): "
-                    "very noisy gradients",
+                    f"The effective batch is {effective} ({s.batch_size} per device x {s.devices} devices, no accumulation), "
+                    "so the gradients are very noisy.",
                     f"set {s.key('grad_accum')}: {accum} for an effective batch of ~16")
         ]
     return []
@@ -659,7 +441,7 @@ def _rule_constant_warmup(s: TrainingSettings, ctx: _Context) -> list[Finding]:
     if s.lr_scheduler == "constant" and ((s.warmup_steps or 0) > 0 or (s.warmup_ratio or 0) > 0):
         return [
             Finding("warning", "constant-ignores-warmup", s.key("lr_scheduler"),
-                    "the 'constant' scheduler ignores warmup (transformers passes no warmup to it)",
+                    "The 'constant' scheduler ignores warmup: transformers passes no warmup to it.",
                     "use constant_with_warmup")
         ]
     return []
@@ -670,7 +452,7 @@ def _rule_warmup_both(s: TrainingSettings, ctx: _Context) -> list[Finding]:
         return [
             Finding("warning", "warmup-both", s.key("warmup_steps"),
                     f"warmup_steps ({s.warmup_steps}) and warmup_ratio ({s.warmup_ratio:g}) are both set; "
-                    "warmup_steps wins and the ratio is ignored",
+                    "warmup_steps wins and the ratio is ignored.",
                     "keep one of them")
         ]
     return []
@@ -680,29 +462,51 @@ def _rule_transformers5_ratio(s: TrainingSettings, ctx: _Context) -> list[Findin
     if s.format == "hf" and s.key("warmup_ratio") == "warmup_ratio" and "warmup_ratio" in s.explicit:
         return [
             Finding("info", "warmup-ratio-transformers5", "warmup_ratio",
-                    "transformers 5 TrainingArguments has no warmup_ratio (it raises TypeError)",
+                    "transformers 5 TrainingArguments has no warmup_ratio (it raises TypeError).",
                     f"write the ratio as warmup_steps: {s.warmup_ratio or 0:g} (a float below 1 is a ratio in transformers 5)")
         ]
     return []
 
 
-def _what(s: TrainingSettings) -> str:
-    size = model_size_bucket(s.model_params) if s.model_params is not None else "unknown-size"
-    return f"{s.method} on {size} models"
+def _limits(s: TrainingSettings) -> LrLimits:
+    size = model_size_bucket(s.model_params) if s.model_params is not None else None
+    return lr_limits(s.method or "full", size, causal_lm=s.causal_lm)
+
+
+_METHOD_WORDS = {"full": "full fine-tuning of", "lora": "LoRA on", "qlora": "QLoRA on"}
+
+
+def _what(s: TrainingSettings, limits: LrLimits) -> str:
+    """``full fine-tuning of 1-10B models``, ``LoRA on causal LMs under 1B``."""
+    noun = "causal LMs" if s.causal_lm else "models"
+    sized = {"<1B": f"{noun} under 1B", "1-10B": f"1-10B {noun}", ">10B": f"{noun} over 10B"}.get(limits.size, f"{noun} of unknown size")
+    return f"{_METHOD_WORDS.get(s.method or 'full', s.method)} {sized}"
+
+
+def _num(x: float) -> str:
+    """A learning rate as people write it: ``2e-4``, ``5e-6``, ``0.05``."""
+    if x == 0 or 1e-2 <= abs(x) < 1e3:
+        return f"{x:g}"
+    mantissa, exponent = f"{x:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 #: every lint rule, in reporting order; each takes (settings, context) and returns findings
 RULES: tuple[Callable[[TrainingSettings, _Context], list[Finding]], ...] = (
+    _rule_unknown_keys,
+    _rule_missing_keys,
     _rule_steps_unknown,
     _rule_unknown_scheduler,
     _rule_warmup_share,
     _rule_warmup_short,
     _rule_lr_range,
+    _rule_polynomial_power,
     _rule_restarts,
     _rule_constant_warmup,
     _rule_warmup_both,
     _rule_precision,
     _rule_grad_clipping,
     _rule_tiny_batch,
+    _rule_gradient_checkpointing,
     _rule_transformers5_ratio,
 )

@@ -4,8 +4,12 @@ Nothing here re-derives a formula: :func:`compute_schedule` builds a real torch
 optimizer on a dummy parameter, asks ``transformers.get_scheduler`` (or torch's
 ``OneCycleLR``) for the scheduler and steps it, reading the LR off the
 optimizer. The value at step ``s`` is the LR after ``s`` scheduler steps: the LR
-the optimizer uses for update ``s`` (counting from 0), and the LR the Trainer
-logs at ``global_step == s``.
+the optimizer uses for update ``s`` (counting from 0). The Trainer logs the LR
+before it steps the scheduler, so its ``learning_rate`` at ``global_step == s``
+is the value at ``s - 1``.
+
+``num_cycles`` of ``cosine_with_restarts`` counts cosine decays: ``N`` decays give
+``N - 1`` restarts (transformers' docstring says "restarts"; its formula does not).
 
 torch and transformers are imported inside :func:`compute_schedule`, so
 ``import hpscout.plan`` stays light. Drawing lives in :mod:`hpscout.plan._plot`.

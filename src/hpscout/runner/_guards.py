@@ -32,6 +32,7 @@ __all__ = [
     "FAULT_ENV",
     "Fault",
     "LossGuard",
+    "chance_loss",
     "fault_from_env",
     "is_oom",
     "status_from_exception",
@@ -82,25 +83,41 @@ def fault_from_env() -> Fault | None:
     return Fault(m["kind"], int(m["step"]))
 
 
+def chance_loss(num_classes: int | None) -> float | None:
+    """Cross-entropy of a uniform guess over ``num_classes`` classes (``ln k``), or None below 2 classes.
+
+    Example:
+        >>> round(chance_loss(2), 4)
+        0.6931
+    """
+    if num_classes is None or num_classes < 2:
+        return None
+    return math.log(num_classes)
+
+
 class LossGuard:
-    """Calls a run diverged on a non-finite loss or one far above the first logged loss.
+    """Calls a run diverged on a non-finite loss or one far above a loss that cannot be diverged yet.
 
     Every optimizer step's loss is checked (the Trainer's logged loss is an average
     over ``logging_steps`` and, by default, silently skips NaN/inf steps). The
-    reference is the mean loss of the first ``reference_steps`` steps: the Trainer's
-    first logged loss.
+    reference is the loss of step 1, computed before the first update, so a learning
+    rate that blows the loss up within the first logging window cannot raise its own
+    bar (the Trainer's first *logged* loss already averages the exploded steps). For
+    classification, ``chance_loss`` (``ln k``) is a floor under the reference: one
+    lucky first batch with a tiny loss does not make ordinary noise look like a
+    divergence.
 
     Example:
-        >>> g = LossGuard(factor=10, reference_steps=2)
-        >>> [g.check(s, v) for s, v in [(1, 1.0), (2, 1.0), (3, 5.0), (4, 11.0)]][-1]
-        'loss 11 at step 4 exceeds 10 x the first logged loss (1)'
+        >>> g = LossGuard(factor=10, chance_loss=chance_loss(2))
+        >>> [g.check(s, v) for s, v in [(1, 0.5), (2, 3.0), (3, 50.0)]][-1]
+        'loss 50 at step 3 exceeds 10 x the reference loss 0.6931 (chance level ln 2)'
     """
 
-    def __init__(self, factor: float, reference_steps: int = 1) -> None:
+    def __init__(self, factor: float, *, chance_loss: float | None = None) -> None:
         self.factor = float(factor)
-        self.reference_steps = max(int(reference_steps), 1)
-        self._first: list[float] = []
+        self.chance_loss = chance_loss
         self.reference: float | None = None
+        self._reference_note = ""
         self.diverged_step: int | None = None
         self.reason: str | None = None
 
@@ -109,14 +126,17 @@ class LossGuard:
         if not math.isfinite(loss):
             return self._trip(step, f"loss is {loss} at step {step}")
         if self.reference is None:
-            self._first.append(loss)
-            if len(self._first) >= self.reference_steps:
-                self.reference = sum(self._first) / len(self._first)
+            self.reference, self._reference_note = loss, f"the loss at step {step}, before any update"
+            if self.chance_loss is not None and self.chance_loss > loss:
+                classes = round(math.exp(self.chance_loss))
+                self.reference, self._reference_note = self.chance_loss, f"chance level ln {classes}"
             return None
         # a non-positive reference (custom torch losses can be negative) makes a ratio meaningless
         if self.reference > 0 and loss > self.factor * self.reference:
             return self._trip(
-                step, f"loss {loss:.4g} at step {step} exceeds {self.factor:g} x the first logged loss ({self.reference:.4g})"
+                step,
+                f"loss {loss:.4g} at step {step} exceeds {self.factor:g} x the reference loss "
+                f"{self.reference:.4g} ({self._reference_note})",
             )
         return None
 

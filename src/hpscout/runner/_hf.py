@@ -39,7 +39,13 @@ from hpscout.runner._callbacks import (
     trainer_callbacks,
     write_history_csv,
 )
-from hpscout.runner._guards import LossGuard, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._guards import (
+    LossGuard,
+    chance_loss,
+    fault_from_env,
+    status_from_exception,
+    write_traceback,
+)
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import make_scheduler, resolve_optimizer_name, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
@@ -158,7 +164,8 @@ class HFRunner(Runner):
             checkpointing=checkpointing, report_to=report_to, max_steps=max_steps,
             run_name=run_label(out_dir, prepared.fraction),
         )
-        guard = LossGuard(train_cfg.divergence_factor, reference_steps=train_cfg.logging_steps)
+        # the reference is the step-1 loss, floored at chance level for classification
+        guard = LossGuard(train_cfg.divergence_factor, chance_loss=chance_loss(labels.num_labels) if labels else None)
         step_loss = StepLoss()
         diverge_cb, reporter_cb = trainer_callbacks(
             guard=guard, step_loss=step_loss, reporter=reporter, metric=config.search.metric

@@ -195,7 +195,7 @@ class TorchRunner(Runner):
             return torch.autocast(device_type=device.type, dtype=amp_dtype)
 
         # -- bookkeeping
-        guard = LossGuard(t.divergence_factor, reference_steps=t.logging_steps)
+        guard = LossGuard(t.divergence_factor)  # reference: the step-1 loss, before any update
         logs: list[dict[str, Any]] = []  # Trainer-style log entries -> history
         tb = _summary_writer(out_dir / "tb", notes)
         patience = t.early_stopping.patience
