@@ -441,3 +441,16 @@ def test_gradient_checkpointing_read_from_each_format(tmp_path):
         "hp.yaml",
     )
     assert [x.key for x in lint_file(hp) if x.rule == "gradient-checkpointing"] == ["train.gradient_checkpointing"]
+
+
+def test_random_init_models_skip_the_fine_tuning_lr_ranges(tmp_path):
+    """hpscout's seq2seq template trains a tiny model from random weights at 1e-2: not a fine-tuning LR error."""
+    from pathlib import Path
+
+    from hpscout.plan import lint_file
+
+    template = Path(__file__).resolve().parents[2] / "src" / "hpscout" / "templates" / "seq2seq-dialogue-summary.yaml"
+    findings = lint_file(template)
+    lr = [f for f in findings if f.key == "train.learning_rate"]
+    assert lr and all(f.severity == "info" and "random weights" in f.message for f in lr)
+    assert not [f for f in findings if f.severity == "error"]

@@ -302,6 +302,15 @@ def _rule_lr_range(s: TrainingSettings, ctx: _Context) -> list[Finding]:
     lr = s.learning_rate
     if lr is None or s.method not in ("lora", "qlora", "full"):
         return []
+    if s.random_init:
+        return [
+            Finding(
+                "info", "lr-range", s.key("learning_rate"),
+                f"Learning rate {_num(lr)} is not checked: the model starts from random weights (model.from_config), "
+                "so the ranges for fine-tuning pretrained models do not apply.",
+                "scout the learning rate; training from scratch usually wants a higher one than fine-tuning",
+            )
+        ]
     limits = _limits(s)
     known = s.model_params is not None
     key = s.key("learning_rate")

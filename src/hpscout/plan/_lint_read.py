@@ -67,6 +67,8 @@ class TrainingSettings:
     model_params: int | None = None
     causal_lm: bool = False
     gradient_checkpointing: bool | None = None
+    #: the model starts from random weights (hpscout's model.from_config): fine-tuning LR ranges do not apply
+    random_init: bool = False
     file_keys: dict[str, Any] = field(default_factory=dict)
     training_file: bool = False
     keys: dict[str, str] = field(default_factory=dict)
@@ -186,9 +188,11 @@ def _from_hpscout(
     if "method" not in explicit:
         assumptions.append(f"train.method is not set, so hpscout's default '{method}' is assumed.")
     warmup_steps = _int(train.get("warmup_steps"), "train.warmup_steps", where, minimum=0)
+    model_section = data.get("model")
     return TrainingSettings(
         source=source,
         format="hpscout",
+        random_init=isinstance(model_section, Mapping) and bool(model_section.get("from_config")),
         learning_rate=_float(get("learning_rate"), "train.learning_rate", where),
         lr_scheduler=_text(get("lr_scheduler"), "train.lr_scheduler", where),
         scheduler_kwargs=dict(kwargs),
