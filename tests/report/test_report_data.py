@@ -221,3 +221,16 @@ def test_ladder_and_climb_are_in_the_report(data):
     html = render_html(data)
     assert "dropped: under the floor" in html and "126" in html and "preflight: scouting is projected" in html
     assert "The climb" in html and "disagreed: climb to 0.2" in html and "agreed: stop" in html
+
+
+def test_every_trial_with_a_history_has_a_curve_class(data):
+    from hpscout.analysis import CURVE_LABELS
+
+    labelled = [r for r in data.rows if r.curve is not None]
+    assert labelled and all(r.curve in CURVE_LABELS for r in labelled)
+    assert all(r.curve_suggestion for r in labelled if r.curve != "healthy")  # healthy: nothing to change
+    diverged = [r for r in data.rows if r.status == "diverged" and r.curve is not None]
+    assert all(r.curve == "diverged" for r in diverged)
+    from hpscout.report import render_html, trial_table_text
+
+    assert "curve" in trial_table_text(data) and "<th>curve</th>" in render_html(data)

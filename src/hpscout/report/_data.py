@@ -18,6 +18,7 @@ from typing import Any
 from hpscout._errors import ConfigError, HpscoutError, MissingDependencyError, StorageError
 from hpscout._version import __version__
 from hpscout.config import ExperimentConfig, apply_updates, config_to_dict, get_value, load_config
+from hpscout.analysis import diagnose_curve
 from hpscout.runner import TrialResult
 from hpscout.store import RunLayout
 
@@ -75,6 +76,9 @@ class TrialRow:
     params: dict[str, Any] = field(default_factory=dict)
     message: str | None = None
     result_path: str | None = None
+    #: the training curve's class (hpscout.analysis.diagnose_curve) and the change it suggests
+    curve: str | None = None
+    curve_suggestion: str | None = None
 
 
 @dataclass(frozen=True)
@@ -369,6 +373,7 @@ def _trial_rows(study: Any, config: ExperimentConfig, layout: RunLayout) -> tupl
                    or (result.message if result else None) or t.system_attrs.get("fail_reason"))
         method = _config_value(result, updates, config, "train.method")
         warmup_steps = _config_value(result, updates, config, "train.warmup_steps")
+        curve = diagnose_curve(result.history, status=status) if result is not None and result.history else None
         rows.append(
             TrialRow(
                 number=t.number,
@@ -389,6 +394,8 @@ def _trial_rows(study: Any, config: ExperimentConfig, layout: RunLayout) -> tupl
                 params=params,
                 message=str(message) if message else None,
                 result_path=t.user_attrs.get("result_path"),
+                curve=curve.label if curve else None,
+                curve_suggestion=curve.suggestion if curve else None,
             )
         )
     return rows, results

@@ -76,7 +76,7 @@ def _metric_cell(row: TrialRow) -> str:
 
 def table_header(metric: str) -> list[str]:
     """Column titles of the trial table."""
-    return ["#", "trial", "status", "LR", "batch", "LoRA r", "warmup", "train loss", metric, "time"]
+    return ["#", "trial", "status", "LR", "batch", "LoRA r", "warmup", "train loss", metric, "time", "curve"]
 
 
 def table_cells(row: TrialRow) -> list[str]:
@@ -92,4 +92,5 @@ def table_cells(row: TrialRow) -> list[str]:
         fmt_value(row.train_loss),
         _metric_cell(row),
         fmt_seconds(row.seconds),
+        row.curve or "—",
     ]

@@ -202,8 +202,16 @@ def _trial_table(d: ReportData) -> str:
     if not rows:
         return '<p class="nodata">no data: the study has no trials yet</p>'
     legend = ('<p class="hint">Ranked by the objective. Trials stopped early show (their last value @ fraction); '
-              "the best row is highlighted. The same table prints in the terminal with <code>hpscout report</code>.</p>")
-    return f'<div class="tablewrap"><table class="trials"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody></table></div>{legend}'
+              "the best row is highlighted; <i>curve</i> classifies each training loss curve. The same table prints "
+              "in the terminal with <code>hpscout report</code>.</p>")
+    advice = [
+        f"<li><b>{_e(r.name)}</b> ({_e(r.curve)}): {_e(r.curve_suggestion)}</li>"
+        for r in d.rows
+        if r.curve and r.curve not in ("healthy", "too short") and r.curve_suggestion
+    ]
+    curves = f'<ul class="files">{"".join(advice)}</ul>' if advice else ""
+    return (f'<div class="tablewrap"><table class="trials"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
+            f"</table></div>{legend}{curves}")
 
 
 def _plots(d: ReportData, keys: list[str], lead: str = "") -> str:
