@@ -17,8 +17,8 @@ from typing import Any
 
 from hpscout._errors import ConfigError, HpscoutError, MissingDependencyError, StorageError
 from hpscout._version import __version__
-from hpscout.config import ExperimentConfig, apply_updates, config_to_dict, get_value, load_config
 from hpscout.analysis import diagnose_curve
+from hpscout.config import ExperimentConfig, apply_updates, config_to_dict, get_value, load_config
 from hpscout.runner import TrialResult
 from hpscout.store import RunLayout
 

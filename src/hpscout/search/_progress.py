@@ -104,9 +104,10 @@ class Progress:
             self._draw(n_counted, self._status(trials, n_counted))
             return
         line = self.status_line(trials, n_counted)
-        if line != self._last_line:
+        event = line.rsplit(" | ETA ", 1)[0]  # off a terminal: one line per event, not per tick of the ETA
+        if event != self._last_line:
             self._print(line)
-            self._last_line = line
+            self._last_line = event
 
     def status_line(self, trials: list[FrozenTrial], n_counted: int) -> str:
         total = "?" if self.budget is None else str(self.budget)
