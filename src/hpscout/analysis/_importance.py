@@ -89,7 +89,12 @@ def importance_from_trials(
         )
         return out
 
-    study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")  # typed literal
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the scratch study is an implementation detail: no INFO line
+    try:
+        study = optuna.create_study(direction="maximize" if direction == "maximize" else "minimize")  # typed literal
+    finally:
+        optuna.logging.set_verbosity(level)
     study.add_trials(list(trials))
     evaluators = {
         "ped_anova": PedAnovaImportanceEvaluator(),
