@@ -234,3 +234,11 @@ def test_every_trial_with_a_history_has_a_curve_class(data):
     from hpscout.report import render_html, trial_table_text
 
     assert "curve" in trial_table_text(data) and "<th>curve</th>" in render_html(data)
+
+
+def test_the_summary_card_follows_the_climb(data):
+    from hpscout.report import render_html
+
+    html = render_html(data)
+    assert "transfer climb" in html and ">trusted<" in html and "chosen at fraction 0.2 (agreed)" in html
+    assert "strict verdict (no seed-noise allowance)" in html

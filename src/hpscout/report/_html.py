@@ -139,7 +139,13 @@ def _summary(d: ReportData) -> str:
         cards.append(_card(f"best {d.metric}", "—", "no complete trial yet", "muted"))
     status = ", ".join(f"{n} {_e(s)}" for s, n in sorted(d.counts.items(), key=lambda kv: -kv[1]))
     cards.append(_card("trials", str(len(d.rows)), status or "none"))
-    if d.transfer and d.transfer.get("verdict"):
+    if d.transfer and d.transfer.get("rungs"):
+        t = d.transfer
+        trusted = bool(t.get("trusted"))
+        sub = (f"chosen at fraction {fmt_any(t.get('final_fraction'))} ({t.get('stop_reason')}); "
+               f"strict verdict: {t.get('verdict')}, Spearman {fmt_value(t.get('spearman'), 2)}")
+        cards.append(_card("transfer climb", "trusted" if trusted else "UNTRUSTED", _e(sub), "good" if trusted else "bad"))
+    elif d.transfer and d.transfer.get("verdict"):
         verdict = str(d.transfer["verdict"])
         cls = {"held": "good", "partly held": "warn", "did not hold": "bad"}.get(verdict, "")
         cards.append(_card("transfer check", _e(verdict), f"Spearman {_e(fmt_value(d.transfer.get('spearman'), 2))}", cls))
@@ -355,7 +361,7 @@ def _transfer(d: ReportData) -> str:
     top1 = t.get("top1_agree")
     sf, lf = t.get("small_fraction"), t.get("large_fraction")
     rows = [
-        ("verdict", _pill(t.get("verdict"))),
+        ("strict verdict (no seed-noise allowance)" if t.get("rungs") else "verdict", _pill(t.get("verdict"))),
         ("fractions", _e(f"{fmt_any(sf)} → {fmt_any(lf)}") if sf is not None else "—"),
         ("Spearman (rank correlation)", _e(fmt_value(t.get("spearman"), 2))),
         ("Kendall tau", _e(fmt_value(t.get("kendall"), 2))),
