@@ -24,6 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 #: system folders whose files libraries read (zoneinfo, certificates, CPU info, devices)
 SYSTEM = ("/usr", "/lib", "/lib32", "/lib64", "/etc", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/var/lib/dpkg")
 _EVENTS = ("open", "os.listdir", "os.scandir")
+#: names of temporary folders and files (pytest's, tempfile's, hpscout's own) beside a clone in the temp folder
+_TEMP_LIKE = ("pytest-of-", "tmp", "hpscout", ".hpscout", "pymp-", "torchinductor_", "matplotlib-")
 
 
 def _real(path: str | os.PathLike[str]) -> str:
@@ -48,6 +50,10 @@ class ReadAudit:
         # an allowed root that holds the repository's parent would allow its siblings: leave it out
         self.near = sorted({_real(p) for p in near if p and not _under(self.siblings, _real(p))})
         self.far = sorted({_real(p) for p in far if p})
+        # a clone inside the temporary folder (CI may clone under /tmp): temporary files stay allowed, the
+        # repository's siblings (../shared first of all) stay refused
+        self.tmp = _real(tempfile.gettempdir())
+        self.in_tmp = _under(self.repo, self.tmp)
         self.found: list[str] = []
         self._seen: dict[str, bool] = {}
 
@@ -55,6 +61,13 @@ class ReadAudit:
         """True when ``path`` (absolute, resolved) is not somewhere tests may read."""
         if path in self._seen:
             return self._seen[path]
+        if self.in_tmp and _under(path, self.tmp) and not _under(path, self.repo):
+            verdict = False
+            if _under(path, self.siblings) and path != self.siblings:
+                name = os.path.relpath(path, self.siblings).split(os.sep)[0]
+                verdict = not name.startswith(_TEMP_LIKE)
+            self._seen[path] = verdict
+            return verdict
         verdict = not (
             _under(path, self.repo)
             or any(_under(path, root) for root in self.near)

@@ -52,3 +52,18 @@ def test_a_test_reading_beside_the_repository_fails(tmp_path):
     assert proc.returncode == 1, out
     assert "2 passed, 1 error" in out, out
     assert "read outside the repository" in out and "no-such-file.json" in out
+
+
+def test_a_clone_inside_the_temporary_folder_keeps_temp_files_allowed(tmp_path):
+    # CI may clone under /tmp: pytest's and tempfile's folders stay allowed, the clone's siblings do not
+    import tempfile
+
+    repo = tmp_path / "ci" / "repo"
+    repo.mkdir(parents=True)
+    audit = ReadAudit(repo)
+    assert audit.in_tmp
+    assert not audit.outside(str(repo / "README.md"))
+    assert not audit.outside(str(Path(tempfile.gettempdir()).resolve() / "pytest-of-someone" / "x.json"))
+    assert not audit.outside(str(tmp_path / "ci" / "tmpab12cd" / "result.json"))
+    assert audit.outside(str(tmp_path / "ci" / "shared" / "data" / "sst2" / "train.tsv"))
+    assert audit.outside(str(tmp_path / "ci" / "other-checkout" / "README.md"))
