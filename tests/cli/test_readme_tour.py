@@ -86,6 +86,7 @@ def _shrink(config: Path, data: Path) -> None:
     cfg["train"].update(method="full", epochs=1, batch_size=16)
     cfg["train"].pop("lora", None)
     cfg["search"].update(trials=4, sampler="random")
+    cfg["scout"]["min_steps"] = 0  # 400 rows give a tiny model 25 steps at most: the step floor is for real runs
     cfg["search"]["space"].pop("train.lora.r", None)
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
 

@@ -98,7 +98,7 @@ def test_no_data_notes_render(driver, tmp_path):
     run = make_fake_run(tmp_path, with_analysis=False)
     page = build_report(run.run_dir, storage=run.storage)
     state = _load(driver, page)
-    assert {k for k, v in state.items() if v == "note"} == {"importance", "ablation", "transfer", "lr_law"}
+    assert {k for k, v in state.items() if v == "note"} == {"importance", "ablation", "transfer", "climb", "lr_law"}
     assert "empty" not in state.values()
     assert _severe(driver) == []
 

@@ -92,12 +92,12 @@ def test_env_mode(tmp_path):
     assert not any(a.startswith("--learning_rate") for a in seen["argv"])
 
 
-def test_placeholders():
-    cfg = _config(Path("/tmp"), extra_argv=["--lr={train.learning_rate}", "--out={trial_dir}", "{data.train}"])
+def test_placeholders(tmp_path):
+    cfg = _config(tmp_path, extra_argv=["--lr={train.learning_rate}", "--out={trial_dir}", "{data.train}"])
     argv = command_argv(cfg, {"trial_dir": "/x", "fraction": 0.1, "seed": 5, "metrics_file": "/x/m"})
     assert argv[2:5] == ["--lr=0.01", "--out=/x", "unused.csv"]
     assert hyperparameter_name("train.lora.alpha") == "lora_alpha" and hyperparameter_name("data.max_length") == "data_max_length"
-    bad = _config(Path("/tmp"), extra_argv=["{train.nope}"])
+    bad = _config(tmp_path, extra_argv=["{train.nope}"])
     with pytest.raises(Exception, match="placeholder"):
         validate_trial_config(bad)
 

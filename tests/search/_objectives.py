@@ -59,6 +59,6 @@ def search_config_dict(
         "name": name,
         "output_dir": str(tmp_path / (out or name)),
         "data": {"train": "train.csv"},
-        "scout": {"fraction": 0.05, "fidelities": [0.05]},
+        "scout": {"fraction": 0.05, "fidelities": [0.05], "min_steps": 0},  # no data file: no step floor
         "search": {"trials": trials, "sampler": "random", "pruner": "none", "space": space or LR_SPACE, **search},
     }

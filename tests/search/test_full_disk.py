@@ -35,6 +35,7 @@ def test_full_disk_then_resume(tmp_path):
         cfg = tmp_path / "cfg.yaml"
         cfg.write_text(yaml.safe_dump({
             "name": "fulldisk", "output_dir": str(run), "data": {"train": "train.csv"},
+            "scout": {"min_steps": 0},  # a stand-in objective and no data file: no step floor
             "search": {"trials": 3, "sampler": "random", "pruner": "none",
                        "space": {"train.learning_rate": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True}}},
         }))
