@@ -219,7 +219,8 @@ def climb_cost(config: ExperimentConfig) -> tuple[float, list[float]]:
     t = config.transfer
     fractions = t.climb_fractions(config.scout.fraction)
     per_rung = t.k * t.seeds + (1 if t.climb and t.seeds == 1 else 0)
-    spent, rungs = 0.0, list[float]()
+    spent = 0.0
+    rungs: list[float] = []
     for f in fractions:
         if t.climb and t.budget is not None and rungs and spent + f * per_rung > t.budget + 1e-9:
             break
