@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import math
+from collections.abc import Iterable, Sequence
 
-__all__ = ["format_duration"]
+__all__ = ["format_duration", "text_table"]
 
 
 def format_duration(seconds: float | None, missing: str = "?") -> str:
@@ -17,3 +19,34 @@ def format_duration(seconds: float | None, missing: str = "?") -> str:
     if s < 3600:
         return f"{s // 60}m{s % 60:02d}s"
     return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right: Iterable[int] = ()) -> str:
+    """Rows as an aligned plain-text table (rich's table layout, no borders, no colour, never wrapped).
+
+    Args:
+        header: column titles; an empty sequence prints no header line.
+        rows: cells, converted with ``str``.
+        right: indices of the columns to right-align (numbers).
+
+    Example:
+        >>> print(text_table(["#", "state"], [[3, "COMPLETE"], [12, "PRUNED"]], right=[0]))
+         #  state
+         3  COMPLETE
+        12  PRUNED
+    """
+    from rich.console import Console
+    from rich.table import Table
+
+    right_cols = set(right)
+    table = Table(box=None, show_header=bool(header), show_edge=False, pad_edge=False, padding=(0, 2, 0, 0),
+                  header_style="", highlight=False)
+    cells = [[str(c) for c in r] for r in rows]
+    ncols = len(header) if header else max((len(r) for r in cells), default=0)
+    for i in range(ncols):
+        table.add_column(header[i] if header else "", justify="right" if i in right_cols else "left", no_wrap=True)
+    for r in cells:
+        table.add_row(*r)
+    buf = io.StringIO()
+    Console(file=buf, width=100_000, color_system=None, force_terminal=False, legacy_windows=False).print(table)
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
