@@ -86,7 +86,10 @@ def measure(src: Path) -> dict[str, object]:
             if _OPTUNA_INTERNAL.search(line.replace("hpscout.search._storage", "")) and not line.lstrip().startswith("#"):
                 optuna_internal.append(f"{rel}:{lineno}: {line.strip()}")
 
-        def visit(node: ast.AST, stack: list[str], in_func: bool) -> None:
+        def visit(
+            node: ast.AST, stack: list[str], in_func: bool, rel: str = rel, module: str = module,
+            is_pkg: bool = is_pkg, tc: set[int] = tc,
+        ) -> None:
             for child in ast.iter_child_nodes(node):
                 if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                     name = ".".join([*stack, child.name])
