@@ -3,7 +3,7 @@
 An audit hook (PEP 578) sees every file this process opens and every folder it lists.
 Allowed: the repository, temporary folders, the Python installation (prefixes,
 site-packages, ``sys.path``), the system folders libraries read (``/usr``, ``/etc``,
-``/proc``, ...), per-user tool caches (``~/.cache``, ``~/.config``, ``~/.local``) and
+``/proc``, ...), per-user tool caches (``~/.cache``, ``~/.config``, ``~/.local``, ``~/.fonts``) and
 external data named on purpose (``HPSCOUT_YAHPO_DATA``). Anything else, a sibling of
 the repository such as ``../shared`` first of all, fails the test that opened it, in
 its teardown, with the paths. Processes a test starts are not watched.
@@ -46,7 +46,9 @@ class ReadAudit:
         near += [site.getusersitepackages(), *extra]
         near += [p for p in sys.path if p and os.path.isdir(p)]
         home = Path.home()
-        far = [*SYSTEM, str(home / ".cache"), str(home / ".config"), str(home / ".local"), os.environ.get("HF_HOME", "")]
+        # ~/.fonts: matplotlib lists it when it builds its font cache (the first plot in a fresh environment)
+        far = [*SYSTEM, str(home / ".cache"), str(home / ".config"), str(home / ".local"), str(home / ".fonts"),
+               os.environ.get("HF_HOME", "")]
         # an allowed root that holds the repository's parent would allow its siblings: leave it out
         self.near = sorted({_real(p) for p in near if p and not _under(self.siblings, _real(p))})
         self.far = sorted({_real(p) for p in far if p})

@@ -247,7 +247,7 @@ def test_lint_unreadable_exit_2(tmp_path, capsys):
 
 def test_recommend_prints_valid_yaml(capsys):
     argv = ["recommend", "--task", "sequence-classification", "--samples", "5000", "--model-size", "22M", "--method", "lora",
-            "--preset", "balanced"]
+            "--budget", "medium"]
     assert main(argv) == 0
     data = yaml.safe_load(capsys.readouterr().out)
     assert set(data) >= {"train", "search"}
@@ -259,11 +259,31 @@ def test_recommend_prints_valid_yaml(capsys):
 def test_recommend_out_file_and_params_flag(tmp_path, capsys):
     out = tmp_path / "rec.yaml"
     argv = ["recommend", "--task", "causal-lm", "--samples", "50000", "--params", "7000000000", "--method", "qlora",
-            "--preset", "quick", "--out", str(out)]
+            "--budget", "small", "--out", str(out)]
     assert main(argv) == 0
     assert capsys.readouterr().out == ""
     data = yaml.safe_load(out.read_text())
     assert data["train"]["method"] == "qlora" and list(data["search"]["space"]) == ["train.learning_rate"]
+
+
+def test_recommend_use_case_prints_the_guides_values_and_where_hpscout_disagrees(capsys):
+    assert main(["recommend", "--use-case", "chatbot", "--model-size", "7B", "--gpu", "A100"]) == 0
+    text = capsys.readouterr().out
+    data = yaml.safe_load(text)
+    assert data["task"] == "causal-lm"
+    t = data["train"]
+    assert (t["learning_rate"], t["lr_scheduler"]) == (5e-5, "cosine")
+    assert t["batch_size"] * t["grad_accum"] == 32  # the guides' 4 x 8, re-split for an A100 and a 7B model
+    assert "use case chatbot" in text and "# note: the guides' chatbot case starts at LR 5e-05, below" in text
+    assert "# note: assumed 5,000 rows" in text
+
+
+def test_recommend_preset_is_the_guides_hyperparameter_set(capsys):
+    argv = ["recommend", "--task", "seq2seq", "--samples", "8000", "--model-size", "124M", "--method", "full", "--preset", "best"]
+    assert main(argv) == 0
+    t = yaml.safe_load(capsys.readouterr().out)["train"]
+    assert (t["learning_rate"], t["batch_size"], t["grad_accum"], t["epochs"]) == (2e-5, 8, 4, 30.0)
+    assert (t["warmup_ratio"], t["lr_scheduler"], t["early_stopping"]["patience"]) == (0.15, "cosine_with_restarts", 5)
 
 
 def test_recommend_json(capsys):
@@ -280,6 +300,12 @@ def test_recommend_json(capsys):
         (["--task", "causal-lm", "--samples", "10", "--model-size", "7B", "--params", "7"], "--params"),
         (["--task", "causal-lm", "--samples", "10", "--model-size", "7B", "--method", "dora"], "--method"),
         (["--task", "causal-lm", "--samples", "10", "--model-size", "7B", "--preset", "max"], "--preset"),
+        (["--task", "causal-lm", "--samples", "10", "--model-size", "7B", "--preset", "large"], "--budget small|medium|large"),
+        (["--task", "causal-lm", "--samples", "10", "--model-size", "7B", "--budget", "balanced"], "--budget"),
+        (["--use-case", "poetry", "--model-size", "7B"], "chatbot, summarization, prototype, code, creative"),
+        (["--use-case", "chatbot", "--preset", "quick", "--model-size", "7B"], "not both"),
+        (["--use-case", "chatbot", "--model-size", "7B", "--gpu", "B200"], "A100"),
+        (["--use-case", "chatbot", "--model-size", "7B", "--gpu-mem", "0"], "--gpu-mem"),
         (["--task", "causal-lm", "--samples", "0", "--model-size", "7B"], "--samples"),
         (["--samples", "10", "--model-size", "7B"], "--task"),
     ],

@@ -72,7 +72,7 @@ def test_tour_commands_without_training_run_as_written(clone, capsys):
             continue
         _run(argv, capsys)
         ran.append(argv[0])
-    assert ran == ["init", "validate", "schedule", "schedule", "plan", "lint", "recommend", "subset"]
+    assert ran == ["init", "validate", "schedule", "schedule", "plan", "lint", "recommend", "recommend", "subset"]
     assert (clone / "lr.png").stat().st_size > 0
     manifest = json.loads((clone / "subsets" / "subsets.json").read_text())
     assert [s["fraction"] for s in manifest["subsets"]] == [0.01, 0.02, 0.05, 0.1]

@@ -108,14 +108,14 @@ def _run_name(path: Path) -> str:
     return name[:100] or "llamafactory"
 
 
-def scout_config_from_llamafactory(path: str | Path, *, python: str | None = None, preset: str = "balanced") -> ScoutDraft:
+def scout_config_from_llamafactory(path: str | Path, *, python: str | None = None, budget: str = "medium") -> ScoutDraft:
     """The scouting config for a LLaMA-Factory training YAML.
 
     Args:
         path: the LLaMA-Factory file (``llamafactory-cli train <path>``).
         python: interpreter with LLaMA-Factory; default ``./.venv-llamafactory/bin/python`` when it exists,
             else ``python3``.
-        preset: how much scouting :func:`hpscout.plan.recommend` proposes (quick, balanced, best).
+        budget: how much scouting :func:`hpscout.plan.recommend` proposes (small, medium, large).
 
     Example:
         >>> draft = scout_config_from_llamafactory("examples/llamafactory_sft.yaml")  # doctest: +SKIP
@@ -133,7 +133,7 @@ def scout_config_from_llamafactory(path: str | Path, *, python: str | None = Non
     params, how = model_params(updates["model.name_or_path"])
     if params is None:
         notes.append(f"the size of {updates['model.name_or_path']} is unknown: the search space assumes 7B (the 1-10B row)")
-    rec = recommend("causal-lm", rows, params or _ASSUMED_PARAMS, method=updates["train.method"], preset=preset)
+    rec = recommend("causal-lm", rows, params or _ASSUMED_PARAMS, method=updates["train.method"], budget=budget)
     space = dict(rec.search["space"])
     if updates["train.warmup_steps"] is not None and space.pop("train.warmup_ratio", None) is not None:
         notes.append("warmup is given in steps (warmup_steps), so warmup_ratio is not searched")

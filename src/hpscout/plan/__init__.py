@@ -9,6 +9,7 @@ Example:
     471
 """
 
+from hpscout.plan._hardware import GPU_CHOICES, GPU_TABLE, DeviceBatch, GpuRow, device_batch, gpu_row
 from hpscout.plan._ladder import LadderPlan, Rung, WorstCase, plan_ladder, rung_steps
 from hpscout.plan._lint import (
     RULES,
@@ -20,16 +21,24 @@ from hpscout.plan._lint import (
     read_settings,
 )
 from hpscout.plan._plot import PLOT_FORMATS, plot_schedules
-from hpscout.plan._presets import (
+from hpscout.plan._preset_table import (
+    BUDGET_CHOICES,
     BUDGET_TABLE,
     DATA_TABLE,
+    HYPERPARAMETER_SETS,
     METHOD_CHOICES,
     PRESET_CHOICES,
     PRESET_TABLE,
     TASK_CHOICES,
+    USE_CASE_CHOICES,
+    USE_CASES,
     BudgetRow,
     DataRow,
+    HyperparameterSet,
     PresetRow,
+    UseCase,
+)
+from hpscout.plan._presets import (
     Recommendation,
     data_size_bucket,
     guess_model_params,
@@ -37,6 +46,7 @@ from hpscout.plan._presets import (
     parse_model_size,
     preset_row,
     recommend,
+    warmup_ratio_for,
 )
 from hpscout.plan._schedules import (
     METRIC_DRIVEN_SCHEDULES,
@@ -56,7 +66,20 @@ __all__ = [
     "WorstCase",
     "plan_ladder",
     "rung_steps",
+    "BUDGET_CHOICES",
     "BUDGET_TABLE",
+    "GPU_CHOICES",
+    "GPU_TABLE",
+    "HYPERPARAMETER_SETS",
+    "USE_CASE_CHOICES",
+    "USE_CASES",
+    "DeviceBatch",
+    "GpuRow",
+    "HyperparameterSet",
+    "UseCase",
+    "device_batch",
+    "gpu_row",
+    "warmup_ratio_for",
     "DATA_TABLE",
     "METHOD_CHOICES",
     "METRIC_DRIVEN_SCHEDULES",

@@ -1,7 +1,7 @@
 """The learning-rate limits lint checks against, by task family, method and model size.
 
 Encoders and seq2seq models read their limits from the recommendation table
-(:data:`hpscout.plan._presets.PRESET_TABLE`), so ``recommend`` and ``lint`` agree.
+(:data:`hpscout.plan._preset_table.PRESET_TABLE`), so ``recommend`` and ``lint`` agree.
 Causal LMs get their own rows from LLM sources, because the ``<1B`` preset rows were
 measured on a 22M encoder (MiniLM needs LoRA LRs near 2e-3) and flag a 0.5B causal
 LM trained at the usual 2e-4 as "low".
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from hpscout.plan._presets import MODEL_SIZE_BUCKETS, PRESET_TABLE
+from hpscout.plan._preset_table import MODEL_SIZE_BUCKETS, PRESET_TABLE
 
 __all__ = ["LrLimits", "CAUSAL_LM_LIMITS", "lr_limits"]
 

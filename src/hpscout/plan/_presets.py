@@ -1,35 +1,56 @@
-"""Starting configs and search spaces by task, data size, model size and method.
+"""Starting configs and search spaces by task, data size, model size, method, use case and GPU.
 
-The numbers live in :data:`PRESET_TABLE` (one row per method and model size:
-learning rates, batch, LoRA shape) with a comment per row saying where they
-come from. Two small tables add what depends on the data size
-(:data:`DATA_TABLE`: epochs, warmup) and on the budget (:data:`BUDGET_TABLE`:
-trials, scouting rows, what is searched). The lint rules read their learning-rate
-limits from the same :data:`PRESET_TABLE`, so recommendation and lint never disagree.
+The numbers live in :mod:`hpscout.plan._preset_table` (one row per case, each with its
+source); this module combines them. The lint reads its learning-rate limits from the
+same tables (:mod:`hpscout.plan._lr_ranges`), so recommendation and lint never disagree.
+
+Layers, each overriding the one before and saying so in the notes:
+
+1. the tables: LR, batch and LoRA shape by method and model size (causal LMs take the LLM rows of
+   :data:`~hpscout.plan._lr_ranges.CAUSAL_LM_LIMITS`); epochs and warmup by data size; the budget's search;
+2. ``use_case``: the guides' LLM LoRA SFT starting point (chatbot, summarization, prototype, code, creative);
+3. ``preset``: the guides' quick / balanced / best hyperparameter set (seq2seq guide);
+4. warmup: the guides' rule (LoRA 3-5%, at least 50 steps, at most 20%) on the resulting step count;
+5. ``gpu`` / ``gpu_mem``: per-device batch and accumulation that keep the effective batch
+   (:func:`hpscout.plan._hardware.device_batch`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
 
 from hpscout._errors import ConfigError
+from hpscout.plan._hardware import REF_ROW_GB, device_batch
 from hpscout.plan._ladder import WorstCase, plan_ladder
+from hpscout.plan._lr_ranges import lr_limits
+from hpscout.plan._preset_table import (
+    BUDGET_CHOICES,
+    BUDGET_TABLE,
+    DATA_TABLE,
+    HYPERPARAMETER_SETS,
+    METHOD_CHOICES,
+    PRESET_CHOICES,
+    PRESET_TABLE,
+    TASK_CHOICES,
+    USE_CASE_CHOICES,
+    USE_CASES,
+    WARMUP_LORA_SHARE,
+    WARMUP_MAX_SHARE,
+    WARMUP_MIN_STEPS,
+    BudgetRow,
+    DataRow,
+    HyperparameterSet,
+    PresetRow,
+    UseCase,
+)
+from hpscout.plan._steps import plan_steps
 
 __all__ = [
-    "TASK_CHOICES",
-    "METHOD_CHOICES",
-    "PRESET_CHOICES",
-    "PresetRow",
-    "DataRow",
-    "BudgetRow",
-    "PRESET_TABLE",
-    "DATA_TABLE",
-    "BUDGET_TABLE",
     "Recommendation",
     "recommend",
     "parse_model_size",
@@ -37,118 +58,8 @@ __all__ = [
     "data_size_bucket",
     "preset_row",
     "guess_model_params",
+    "warmup_ratio_for",
 ]
-
-TASK_CHOICES = ("sequence-classification", "causal-lm", "seq2seq")
-METHOD_CHOICES = ("lora", "qlora", "full")
-PRESET_CHOICES = ("quick", "balanced", "best")
-MODEL_SIZE_BUCKETS = ("<1B", "1-10B", ">10B")
-DATA_SIZE_BUCKETS = ("<1k", "1k-10k", ">10k")
-
-
-@dataclass(frozen=True)
-class PresetRow:
-    """Learning rates and batch shape for one (method, model size bucket).
-
-    ``lr`` is the starting point, ``lr_low..lr_high`` the log-scale search range.
-    The lint warns above ``lr_warn_above``, errors above ``lr_error_above`` and
-    notes (info) LRs below ``lr_info_below`` when the model size is known.
-    """
-
-    method: str
-    size: str
-    lr: float
-    lr_low: float
-    lr_high: float
-    lr_warn_above: float
-    lr_error_above: float
-    lr_info_below: float
-    batch_size: int
-    grad_accum: int
-    weight_decay: float
-    lora_r: int | None
-    lora_alpha: float | None
-    lora_target: str | None
-    source: str
-
-
-# fmt: off
-PRESET_TABLE: tuple[PresetRow, ...] = (
-    # Full fine-tuning of encoders / small models: BERT (Devlin et al. 2019) searched {2e-5, 3e-5, 5e-5} at batch
-    # 16/32; RoBERTa used 1e-5..3e-5. Above ~1e-4 BERT-size runs collapse often (Mosbach et al. 2021).
-    PresetRow("full", "<1B", 3e-5, 1e-5, 1e-4, 1e-4, 1e-3, 5e-6, 16, 1, 0.01, None, None, None,
-              "BERT/RoBERTa fine-tuning grids (2e-5..5e-5); >1e-4 tends to collapse (Mosbach et al. 2021)"),
-    # Full fine-tuning of 1-10B LLMs: Alpaca 7B used 2e-5 at global batch 128; Llama-2 SFT used 2e-5.
-    PresetRow("full", "1-10B", 1e-5, 5e-6, 5e-5, 5e-5, 5e-4, 1e-6, 4, 8, 0.0, None, None, None,
-              "Alpaca 7B and Llama-2 SFT used 2e-5 for full fine-tuning"),
-    # Full fine-tuning of >10B LLMs: Llama-2-70B SFT 2e-5; bigger models want smaller steps, so start lower.
-    PresetRow("full", ">10B", 1e-5, 3e-6, 3e-5, 5e-5, 5e-4, 1e-6, 1, 16, 0.0, None, None, None,
-              "Llama-2 70B SFT used 2e-5; larger models tolerate less"),
-    # LoRA on small encoders (MiniLM 22M, BERT-base 110M): measured in this project on MiniLM-L6 classification,
-    # 2e-3..3e-3 worked and 5e-4 stayed at chance; the LoRA paper used 4e-4..5e-4 on RoBERTa-base/large with
-    # many epochs. Hence a high start and a wide log range; only above 1e-2 is it unusual.
-    PresetRow("lora", "<1B", 2e-3, 3e-4, 1e-2, 1e-2, 1e-1, 1e-3, 16, 1, 0.0, 8, 16, "qv",
-              "measured on MiniLM-L6 (22M): 2e-3..3e-3 worked, 5e-4 stayed at chance; LoRA paper 4e-4..5e-4 on RoBERTa"),
-    # LoRA on 1-10B LLMs: QLoRA paper 2e-4 for 7B/13B; LLaMA-Factory's LoRA SFT examples use 1e-4.
-    PresetRow("lora", "1-10B", 2e-4, 5e-5, 1e-3, 1e-3, 1e-2, 1e-5, 4, 4, 0.0, 16, 32, "all-linear",
-              "QLoRA paper 2e-4 for 7B/13B; LLaMA-Factory LoRA SFT examples 1e-4"),
-    # LoRA on >10B LLMs: QLoRA paper 1e-4 for 33B/65B.
-    PresetRow("lora", ">10B", 1e-4, 3e-5, 5e-4, 5e-4, 5e-3, 5e-6, 1, 16, 0.0, 16, 32, "all-linear",
-              "QLoRA paper 1e-4 for 33B/65B"),
-    # QLoRA on <1B: quantising a small model rarely pays; the adapter behaves like LoRA on the same model.
-    PresetRow("qlora", "<1B", 2e-3, 3e-4, 1e-2, 1e-2, 1e-1, 1e-3, 16, 1, 0.0, 8, 16, "qv",
-              "same as LoRA on small models (the adapter is the same; only the frozen base is 4-bit)"),
-    # QLoRA on 1-10B: QLoRA paper 2e-4 (7B/13B), LLaMA-Factory QLoRA examples 1e-4.
-    PresetRow("qlora", "1-10B", 2e-4, 5e-5, 5e-4, 1e-3, 1e-2, 1e-5, 4, 4, 0.0, 16, 32, "all-linear",
-              "QLoRA paper 2e-4 for 7B/13B; LLaMA-Factory QLoRA examples 1e-4"),
-    # QLoRA on >10B: QLoRA paper 1e-4 (33B/65B).
-    PresetRow("qlora", ">10B", 1e-4, 3e-5, 3e-4, 5e-4, 5e-3, 5e-6, 1, 16, 0.0, 16, 32, "all-linear",
-              "QLoRA paper 1e-4 for 33B/65B"),
-)
-# fmt: on
-
-
-@dataclass(frozen=True)
-class DataRow:
-    """Epochs and warmup for one data size bucket."""
-
-    bucket: str
-    epochs_classification: float
-    epochs_generation: float
-    warmup_ratio: float
-    source: str
-
-
-DATA_TABLE: tuple[DataRow, ...] = (
-    # Small sets need more passes and more warmup to be stable: Mosbach et al. 2021 train RTE/MRPC/CoLA for 20
-    # epochs; LIMA (Zhou et al. 2023) trains 15 epochs on 1k examples.
-    DataRow("<1k", 10, 5, 0.1, "small sets need more epochs (Mosbach et al. 2021; LIMA trains 15 epochs on 1k)"),
-    # Medium sets: RoBERTa's 6% warmup; a handful of epochs.
-    DataRow("1k-10k", 5, 3, 0.06, "RoBERTa's 6% warmup; a handful of epochs"),
-    # Large sets: BERT's 2-4 epochs on GLUE; Alpaca/Vicuna SFT used 3 epochs with 3% warmup.
-    DataRow(">10k", 3, 2, 0.03, "BERT 2-4 epochs on GLUE; Alpaca/Vicuna SFT 3% warmup"),
-)
-
-
-@dataclass(frozen=True)
-class BudgetRow:
-    """How much scouting a preset buys."""
-
-    preset: str
-    trials: int
-    scout_rows: int
-    search: tuple[str, ...]
-    source: str
-
-
-BUDGET_TABLE: tuple[BudgetRow, ...] = (
-    # TPE needs ~10 trials per searched dimension to beat random search (Optuna docs; Bergstra et al. 2011).
-    BudgetRow("quick", 12, 500, ("learning_rate",), "one dimension: ~10 trials suffice for TPE"),
-    BudgetRow("balanced", 30, 1000, ("learning_rate", "warmup_ratio", "lora_r_or_weight_decay"),
-              "three dimensions at ~10 trials each"),
-    BudgetRow("best", 60, 2000, ("learning_rate", "warmup_ratio", "lora_r_or_weight_decay", "batch_size", "lr_scheduler"),
-              "five dimensions; larger rungs so rankings transfer"),
-)
 
 
 @dataclass(frozen=True)
@@ -159,7 +70,7 @@ class Recommendation:
     samples: int
     model_params: int
     method: str
-    preset: str
+    budget: str
     data_bucket: str
     size_bucket: str
     scout: dict[str, Any]
@@ -167,6 +78,9 @@ class Recommendation:
     search: dict[str, Any]
     sources: tuple[str, ...] = ()
     notes: tuple[str, ...] = field(default_factory=tuple)
+    preset: str | None = None
+    use_case: str | None = None
+    gpu: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The config sections: ``{"task", "scout", "train", "search"}``."""
@@ -174,9 +88,14 @@ class Recommendation:
 
     def to_yaml(self) -> str:
         """The sections as YAML with a comment header saying what was assumed and why."""
+        extra = "".join(
+            f", {what} {value}" for what, value in (("use case", self.use_case), ("preset", self.preset), ("GPU", self.gpu))
+            if value
+        )
         head = [
             f"hpscout recommend: task {self.task}, {self.samples:,} samples ({self.data_bucket}), "
-            f"{_human_params(self.model_params)} parameters ({self.size_bucket}), method {self.method}, preset {self.preset}",
+            f"{_human_params(self.model_params)} parameters ({self.size_bucket}), method {self.method}, "
+            f"budget {self.budget}{extra}",
             "Merge these sections into an experiment config (add name, model and data).",
         ]
         head += [f"why: {s}" for s in self.sources]
@@ -271,11 +190,20 @@ def _data_row(samples: int) -> DataRow:
     return next(r for r in DATA_TABLE if r.bucket == bucket)
 
 
-def _budget_row(preset: str) -> BudgetRow:
+def _budget_row(budget: str) -> BudgetRow:
     for row in BUDGET_TABLE:
-        if row.preset == preset:
+        if row.budget == budget:
             return row
-    raise ConfigError(f"preset must be one of {', '.join(PRESET_CHOICES)}, but got {preset!r}")
+    raise ConfigError(f"budget must be one of {', '.join(BUDGET_CHOICES)}, but got {budget!r}")
+
+
+def _choice(rows: tuple[Any, ...], name: str | None, what: str, choices: tuple[str, ...]) -> Any:
+    if name is None:
+        return None
+    for row in rows:
+        if row.name == name:
+            return row
+    raise ConfigError(f"{what} must be one of {', '.join(choices)}, but got {name!r}")
 
 
 # --------------------------------------------------------------------------- recommend
@@ -289,32 +217,106 @@ _OBJECTIVE = {
 }
 
 
-def recommend(task: str, samples: int, model_params: int | str, method: str = "lora", preset: str = "balanced") -> Recommendation:
+def recommend(
+    task: str,
+    samples: int | None,
+    model_params: int | str,
+    method: str | None = None,
+    budget: str = "medium",
+    *,
+    preset: str | None = None,
+    use_case: str | None = None,
+    gpu: str | None = None,
+    gpu_mem: float | None = None,
+) -> Recommendation:
     """Recommend a starting config and a search space.
 
     Args:
         task: ``sequence-classification``, ``causal-lm`` or ``seq2seq``.
-        samples: training rows.
+        samples: training rows (None with a ``use_case``: the guides' typical size for it, said in a note).
         model_params: parameter count (int) or a size like ``"22M"`` / ``"7B"``.
-        method: ``lora``, ``qlora`` or ``full``.
-        preset: ``quick``, ``balanced`` or ``best`` (how much scouting to buy).
+        method: ``lora``, ``qlora`` or ``full`` (default: the use case's, else ``lora``).
+        budget: ``small``, ``medium`` or ``large``: how much scouting to buy (trials, rows, searched keys).
+        preset: the guides' hyperparameter set ``quick``, ``balanced`` or ``best`` (seq2seq guide).
+        use_case: the guides' LLM LoRA SFT starting point: ``chatbot``, ``summarization``, ``prototype``,
+            ``code`` or ``creative``.
+        gpu: a GPU name (``A100``, ``H100``, ``4090``, ``V100``, ``3090``, ``3080``, ``4060``): per-device batch
+            and accumulation for it, keeping the effective batch.
+        gpu_mem: GPU memory in GB (instead of, or overriding, the GPU's).
 
     Example:
-        >>> rec = recommend("sequence-classification", 5000, "22M", "lora", "balanced")
+        >>> rec = recommend("sequence-classification", 5000, "22M", "lora", "medium")
         >>> rec.train["learning_rate"]
         0.002
+        >>> rec = recommend("causal-lm", None, "7B", use_case="chatbot")
+        >>> rec.samples, rec.train["learning_rate"], rec.train["lr_scheduler"], rec.train["grad_accum"]
+        (5000, 5e-05, 'cosine', 8)
     """
+    case: UseCase | None = _choice(USE_CASES, use_case, "use case", USE_CASE_CHOICES)
+    hp: HyperparameterSet | None = _choice(HYPERPARAMETER_SETS, preset, "preset", PRESET_CHOICES)
+    if case is not None and hp is not None:
+        raise ConfigError(f"give a use case or a preset, not both (use case {case.name!r}, preset {hp.name!r})")
     if task not in TASK_CHOICES:
         raise ConfigError(f"task must be one of {', '.join(TASK_CHOICES)}, but got {task!r}")
+    notes: list[str] = []
+    if samples is None and case is not None:
+        samples = case.samples
+        notes.append(f"assumed {samples:,} rows, the guides' size for the {case.name} case: pass --samples for yours")
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
         raise ConfigError(f"samples must be an integer >= 1, but got {samples!r}")
+    method = method or (case.method if case is not None else "lora")
     params = parse_model_size(model_params)
-    row = preset_row(method, params)
+    row = _lr_row(task, method, params)
     data = _data_row(samples)
-    budget = _budget_row(preset)
-    classification = task == "sequence-classification"
-    notes: list[str] = []
+    spend = _budget_row(budget)
+    sources = [f"learning rate, batch: {row.source}", f"epochs, warmup: {data.source}", f"budget: {spend.source}"]
 
+    train = _base_train(task, method, row, data, notes)
+    if case is not None:
+        _apply_use_case(train, case, row, notes, sources)
+    if hp is not None:
+        _apply_hyperparameter_set(train, hp, task, samples, row, notes, sources)
+    explicit_warmup = (case is not None and case.warmup_ratio is not None) or hp is not None
+    _apply_warmup_rule(train, samples, method, explicit=explicit_warmup, notes=notes)
+    space = _space(spend, method, row, train)
+    if gpu is not None or gpu_mem is not None:
+        _apply_gpu(train, space, params, method, gpu, gpu_mem, notes, sources)
+
+    search: dict[str, Any] = {
+        "trials": spend.trials,
+        "pruner": "hyperband",
+        "metric": _OBJECTIVE[task][0],
+        "direction": _OBJECTIVE[task][1],
+        "space": space,
+    }
+    scout = _scout_section(samples, spend.scout_rows, train, space)
+    if scout.pop("raised_for_steps"):
+        notes.append(
+            f"the scouting fraction is {scout['fraction']:g}, not the ~{spend.scout_rows:,} rows of the budget: "
+            f"below {scout['min_steps']} optimizer steps a rung ranks learning rates by how fast they move "
+            "(scout.min_steps)"
+        )
+    if scout["fraction"] == 1.0:
+        notes.append(f"{samples:,} rows is small enough to scout on all of it")
+    return Recommendation(
+        task=task, samples=samples, model_params=params, method=method, budget=budget, data_bucket=data.bucket,
+        size_bucket=row.size, scout=scout, train=train, search=search, sources=tuple(sources), notes=tuple(notes),
+        preset=preset, use_case=use_case, gpu=_gpu_label(gpu, gpu_mem),
+    )
+
+
+def _lr_row(task: str, method: str, params: int) -> PresetRow:
+    """The preset row; causal LMs take their learning rates from the LLM rows (CAUSAL_LM_LIMITS), since the
+    ``<1B`` preset rows were measured on a 22M encoder."""
+    row = preset_row(method, params)
+    if task != "causal-lm":
+        return row
+    lim = lr_limits(method, row.size, causal_lm=True)
+    return replace(row, lr=lim.start, lr_low=lim.low, lr_high=lim.high, source=lim.source)
+
+
+def _base_train(task: str, method: str, row: PresetRow, data: DataRow, notes: list[str]) -> dict[str, Any]:
+    classification = task == "sequence-classification"
     train: dict[str, Any] = {
         "method": method,
         "learning_rate": row.lr,
@@ -334,55 +336,164 @@ def recommend(task: str, samples: int, model_params: int | str, method: str = "l
         notes.append("QLoRA rarely pays on models under 1B parameters; plain LoRA fits in memory and trains faster")
     if method == "full" and row.size == ">10B":
         notes.append("full fine-tuning above 10B parameters needs sharded training (FSDP/DeepSpeed); LoRA is the usual choice")
+    return train
 
+
+def _apply_use_case(train: dict[str, Any], case: UseCase, row: PresetRow, notes: list[str], sources: list[str]) -> None:
+    """The guides' values for the use case; values the guides leave open stay from the tables, said so."""
+    sources.append(f"use case (the guides): {case.guide}")
+    given = {"learning_rate": case.learning_rate, "lr_scheduler": case.lr_scheduler, "batch_size": case.batch_size,
+             "grad_accum": case.grad_accum, "warmup_ratio": case.warmup_ratio}
+    for key, value in given.items():
+        if value is not None:
+            train[key] = value
+    left = [k for k, v in given.items() if v is None]
+    if left:
+        notes.append(f"the guides give no {', '.join(left)} for the {case.name} case: taken from hpscout's tables")
+    _note_lr_disagreement(train["learning_rate"], row, notes, who=f"the guides' {case.name} case")
+    if case.name == "prototype":
+        notes.append("QLoRA 4-bit needs a CUDA GPU with bitsandbytes")
+
+
+def _apply_hyperparameter_set(
+    train: dict[str, Any], hp: HyperparameterSet, task: str, samples: int, row: PresetRow, notes: list[str],
+    sources: list[str],
+) -> None:
+    """The guides' quick / balanced / best set, with notes where hpscout's tables or measurements disagree."""
+    sources.append(f"preset {hp.name}: {hp.source}")
+    train.update(learning_rate=hp.learning_rate, batch_size=hp.batch_size, grad_accum=hp.grad_accum,
+                 epochs=float(hp.epochs), warmup_ratio=hp.warmup_ratio, lr_scheduler=hp.lr_scheduler)
+    if task != "seq2seq":
+        notes.append(f"the {hp.name} set comes from the guides' seq2seq (Seq2SeqTrainer) tuning; for {task} it is a "
+                     "starting point, not a tested recipe")
+    if hp.lr_scheduler == "cosine_with_restarts":
+        # transformers' default num_cycles=1 is a single cosine decay: no restart at all
+        train["scheduler_kwargs"] = {"num_cycles": 2}
+        notes.append("cosine_with_restarts with num_cycles 2 (one restart): transformers' default num_cycles 1 "
+                     "would be plain cosine")
+    if hp.early_stopping_patience is not None:
+        train["early_stopping"] = {"patience": hp.early_stopping_patience, "threshold": 0.0}
+    notes.append(f"the guides train in {hp.precision}; precision auto picks bf16 where the GPU has it, fp16 with "
+                 "loss scaling on older GPUs, fp32 on CPU")
+    if samples > 10_000:
+        steps = plan_steps(samples, hp.batch_size, grad_accum=hp.grad_accum, devices=1, epochs=hp.epochs).total_steps
+        notes.append(f"{hp.epochs:g} epochs over {samples:,} rows is {steps:,} optimizer steps: the guides' sets were "
+                     "made for a small dialogue-summary set; consider fewer epochs or early stopping")
+    _note_lr_disagreement(hp.learning_rate, row, notes, who=f"the guides' {hp.name} set")
+
+
+def _note_lr_disagreement(lr: float, row: PresetRow, notes: list[str], *, who: str) -> None:
+    if row.lr_low <= lr <= row.lr_high:
+        return
+    side = "below" if lr < row.lr_low else "above"
+    notes.append(
+        f"{who} starts at LR {lr:g}, {side} the {row.lr_low:g}-{row.lr_high:g} range of hpscout's table for "
+        f"{row.method} on {row.size} models ({row.source}); the search range covers both"
+    )
+
+
+def warmup_ratio_for(ratio: float, total_steps: int | None, method: str, *, explicit: bool = False) -> float:
+    """The guides' warmup rule on top of a data-size ratio.
+
+    LoRA / QLoRA take at most 5% (unless the ratio was given explicitly, e.g. by a use case); then at least
+    :data:`WARMUP_MIN_STEPS` steps and at most :data:`WARMUP_MAX_SHARE` of ``total_steps``.
+
+    Example:
+        >>> warmup_ratio_for(0.1, 10_000, "lora"), warmup_ratio_for(0.1, 300, "full"), warmup_ratio_for(0.1, 100, "full")
+        (0.05, 0.17, 0.2)
+    """
+    share = ratio
+    if method in ("lora", "qlora") and not explicit:
+        share = min(share, WARMUP_LORA_SHARE)
+    if total_steps:
+        share = max(share, WARMUP_MIN_STEPS / total_steps)
+        share = min(share, WARMUP_MAX_SHARE)
+    return min(WARMUP_MAX_SHARE, _round2_up(share)) if share > 0 else 0.0
+
+
+def _apply_warmup_rule(train: dict[str, Any], samples: int, method: str, *, explicit: bool, notes: list[str]) -> None:
+    total = plan_steps(samples, int(train["batch_size"]), grad_accum=int(train["grad_accum"]), devices=1,
+                       epochs=float(train["epochs"])).total_steps
+    before = float(train["warmup_ratio"])
+    after = warmup_ratio_for(before, total, method, explicit=explicit)
+    train["warmup_ratio"] = after
+    if after > before and after * total >= WARMUP_MIN_STEPS - 1:
+        notes.append(f"warmup {after:g}, not {before:g}: the guides' floor of {WARMUP_MIN_STEPS} warmup steps "
+                     f"({total:,} optimizer steps on all the data)")
+    elif after < before and method in ("lora", "qlora") and not explicit and after == WARMUP_LORA_SHARE:
+        notes.append(f"warmup {after:g}: the guides' 3-5% for LoRA (the adapter starts at zero)")
+    elif after < before:
+        notes.append(f"warmup {after:g}, not {before:g}: the guides cap warmup at {WARMUP_MAX_SHARE:.0%} of the run "
+                     f"({total:,} optimizer steps)")
+
+
+def _space(spend: BudgetRow, method: str, row: PresetRow, train: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    lr = float(train["learning_rate"])
     space: dict[str, dict[str, Any]] = {
-        "train.learning_rate": {"type": "float", "low": row.lr_low, "high": row.lr_high, "log": True},
+        "train.learning_rate": {"type": "float", "low": min(row.lr_low, lr), "high": max(row.lr_high, lr), "log": True},
     }
-    if "warmup_ratio" in budget.search:
-        space["train.warmup_ratio"] = {"type": "categorical", "choices": [0.0, 0.03, 0.06, 0.1]}
-    if "lora_r_or_weight_decay" in budget.search:
+    if "warmup_ratio" in spend.search:
+        choices = sorted({0.0, 0.03, 0.06, 0.1, float(train["warmup_ratio"])})
+        space["train.warmup_ratio"] = {"type": "categorical", "choices": choices}
+    if "lora_r_or_weight_decay" in spend.search:
         if method in ("lora", "qlora") and row.lora_r is not None:
             r = row.lora_r
             space["train.lora.r"] = {"type": "categorical", "choices": [r // 2, r, r * 2]}
         else:
             space["train.weight_decay"] = {"type": "categorical", "choices": [0.0, 0.01, 0.1]}
-    if "batch_size" in budget.search:
-        b = row.batch_size
+    if "batch_size" in spend.search:
+        b = int(train["batch_size"])
         space["train.batch_size"] = {"type": "categorical", "choices": sorted({max(1, b // 2), b, b * 2})}
-    if "lr_scheduler" in budget.search:
+    if "lr_scheduler" in spend.search:
         space["train.lr_scheduler"] = {"type": "categorical", "choices": ["linear", "cosine", "constant_with_warmup"]}
+    return space
 
-    search: dict[str, Any] = {
-        "trials": budget.trials,
-        "pruner": "hyperband",
-        "metric": _OBJECTIVE[task][0],
-        "direction": _OBJECTIVE[task][1],
-        "space": space,
-    }
-    scout = _scout_section(samples, budget.scout_rows, train, space)
-    if scout.pop("raised_for_steps"):
-        notes.append(
-            f"the scouting fraction is {scout['fraction']:g}, not the ~{budget.scout_rows:,} rows of the budget: "
-            f"below {scout['min_steps']} optimizer steps a rung ranks learning rates by how fast they move "
-            "(scout.min_steps)"
-        )
-    if scout["fraction"] == 1.0:
-        notes.append(f"{samples:,} rows is small enough to scout on all of it")
 
-    return Recommendation(
-        task=task,
-        samples=samples,
-        model_params=params,
-        method=method,
-        preset=preset,
-        data_bucket=data.bucket,
-        size_bucket=row.size,
-        scout=scout,
-        train=train,
-        search=search,
-        sources=(f"learning rate, batch: {row.source}", f"epochs, warmup: {data.source}", f"budget: {budget.source}"),
-        notes=tuple(notes),
-    )
+def _apply_gpu(
+    train: dict[str, Any], space: dict[str, dict[str, Any]], params: int, method: str, gpu: str | None,
+    gpu_mem: float | None, notes: list[str], sources: list[str],
+) -> None:
+    """Per-device batch and accumulation for the GPU, keeping the effective batch; bf16-less GPUs train in fp16."""
+    effective = int(train["batch_size"]) * int(train["grad_accum"])
+    db = device_batch(params, method, effective, gpu=gpu, memory_gb=gpu_mem)
+    train["batch_size"], train["grad_accum"] = db.batch_size, db.grad_accum
+    sources.append("per-device batch: the guides' per-GPU batches for a ~124M seq2seq model, scaled by memory "
+                   "(16 bytes/param full, 2 LoRA, 0.55 QLoRA) and activations growing like params^(2/3)")
+    notes.append(db.why() + f" (effective batch {effective} kept)")
+    if not db.fits:
+        ways = ([] if method == "qlora" else ["method qlora (4-bit base weights)"]) + [
+            "train.gradient_checkpointing: true (keeps about one layer's activations instead of all)",
+            "shorter sequences", "a larger GPU or sharding (FSDP/DeepSpeed)",
+        ]
+        notes.append(f"the model does not fit this GPU even at batch 1 by this estimate: try {'; '.join(ways)}")
+    g = db.gpu
+    if g is not None and g.guide_class_batch is not None:
+        extra = " at LR 1e-4 with a linear schedule" if g.guide_class_batch <= 2 else ""
+        notes.append(f"the guides give batch {g.guide_class_batch} for the {g.name} class{extra}; "
+                     f"hpscout's {db.batch_size} is for this model's size")
+    if g is not None and g.guide_range is not None:
+        lo, hi = g.guide_range
+        article = "an" if g.name.startswith("A") else "a"
+        notes.append(f"the guides' per-device range on {article} {g.name} is {lo}-{hi} rows for their ~124M seq2seq "
+                     f"model, whose rows take ~{REF_ROW_GB:g} GB of activations; at {_human_params(params)} a row takes "
+                     f"~{db.row_gb:.2f} GB")
+    if g is not None and not g.bf16:
+        train["precision"] = "fp16"
+        notes.append(f"{g.name} has no bf16: fp16 with loss scaling")
+    spec = space.get("train.batch_size")
+    if spec is not None:
+        fits = [c for c in spec["choices"] if c <= db.batch_size]
+        if len(fits) > 1:
+            spec["choices"] = fits
+        else:
+            del space["train.batch_size"]
+            notes.append("batch size is not searched: larger per-device batches do not fit this GPU")
+
+
+def _gpu_label(gpu: str | None, gpu_mem: float | None) -> str | None:
+    if gpu is None and gpu_mem is None:
+        return None
+    return " ".join(x for x in (gpu, f"{gpu_mem:g} GB" if gpu_mem is not None else None) if x)
 
 
 # scouting below ~100 rows per rung ranks configs mostly by noise
