@@ -154,10 +154,23 @@ def cost_line(cost: Mapping[str, Any]) -> str:
     return f"{head} vs {cost['projected_full_seconds']:.0f} s projected for one full run: {cost['message']}"
 
 
-def _refresh(cfg: Any, storage: str | None) -> dict[str, Any]:
+def _run_and_print(
+    config: Any, set_: Any, quiet: bool, storage: str | None, as_json: bool, name: str,
+    run: Callable[[Any], dict[str, Any]], lines: Callable[[Mapping[str, Any]], list[str]],
+) -> None:
+    """Load the config, run one stage (its cells are trials of their own study), refresh the analysis, print."""
     from hpscout.analysis import analyze_search
 
-    return analyze_search(cfg, storage=storage)
+    cfg = load_scouting(config, set_, quiet=quiet)
+    on_interrupt(CELLS_INTERRUPT_NOTE)
+    section = run(cfg)
+    cost = analyze_search(cfg, storage=storage)["cost"]
+    if as_json:
+        echo_json({name: section, "cost": cost})
+        return
+    for line in lines(section):
+        typer.echo(line)
+    typer.echo(cost_line(cost))
 
 
 def ablate(
@@ -183,18 +196,13 @@ def ablate(
     """
     from hpscout.analysis import run_ablation
 
-    cfg = load_scouting(config, set_, quiet=quiet)
-    on_interrupt(CELLS_INTERRUPT_NOTE)
-    section = run_ablation(
-        cfg, baseline=baseline, seeds=seeds, storage=storage, run_cell=_run_cell(run_cell), progress=None if quiet else info
+    cell = _run_cell(run_cell)
+    _run_and_print(
+        config, set_, quiet, storage, as_json, "ablation",
+        lambda cfg: run_ablation(cfg, baseline=baseline, seeds=seeds, storage=storage, run_cell=cell,
+                                 progress=None if quiet else info),
+        ablation_lines,
     )
-    extra = _refresh(cfg, storage)
-    if as_json:
-        echo_json({"ablation": section, "cost": extra["cost"]})
-        return
-    for line in ablation_lines(section):
-        typer.echo(line)
-    typer.echo(cost_line(extra["cost"]))
 
 
 def transfer(
@@ -230,19 +238,13 @@ def transfer(
     """
     from hpscout.analysis import run_transfer
 
-    cfg = load_scouting(config, set_, quiet=quiet)
-    on_interrupt(CELLS_INTERRUPT_NOTE)
-    section = run_transfer(
-        cfg, k=k, fraction=fraction, seeds=seeds, climb=climb, storage=storage, run_cell=_run_cell(run_cell),
-        progress=None if quiet else info,
+    cell = _run_cell(run_cell)
+    _run_and_print(
+        config, set_, quiet, storage, as_json, "transfer",
+        lambda cfg: run_transfer(cfg, k=k, fraction=fraction, seeds=seeds, climb=climb, storage=storage, run_cell=cell,
+                                 progress=None if quiet else info),
+        transfer_lines,
     )
-    extra = _refresh(cfg, storage)
-    if as_json:
-        echo_json({"transfer": section, "cost": extra["cost"]})
-        return
-    for line in transfer_lines(section):
-        typer.echo(line)
-    typer.echo(cost_line(extra["cost"]))
 
 
 def register(app: typer.Typer) -> None:

@@ -7,7 +7,6 @@ so ``hpscout --help`` stays fast and never imports torch.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import os
 import re
@@ -17,6 +16,7 @@ import typer
 
 from hpscout._errors import HpscoutError
 from hpscout._version import __version__
+from hpscout.cli import _analysis, _config, _plan, _report, _run, _search, _subset, _train
 
 app = typer.Typer(
     name="hpscout",
@@ -30,18 +30,9 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Modules that define commands, in the order of the data flow. A module that is
-# not written yet is skipped, so the CLI works while the tree grows.
-_COMMAND_MODULES = (
-    "hpscout.cli._config",    # validate, init
-    "hpscout.cli._plan",      # schedule, plan, lint, recommend
-    "hpscout.cli._subset",    # subset
-    "hpscout.cli._train",     # train
-    "hpscout.cli._search",    # search, worker, trials
-    "hpscout.cli._analysis",  # ablate, transfer
-    "hpscout.cli._report",    # report, export
-    "hpscout.cli._run",       # run
-)
+# The modules that define commands, in the order of the data flow: config -> plan -> subsets -> train ->
+# search -> ablate/transfer -> report/export -> run (everything at once). Each exposes register(app).
+_COMMAND_MODULES = (_config, _plan, _subset, _train, _search, _analysis, _report, _run)
 
 
 def _version_callback(value: bool) -> None:
@@ -57,13 +48,7 @@ def _root(
     """Scout fine-tuning hyperparameters cheaply."""
 
 
-for _name in _COMMAND_MODULES:
-    try:
-        _module = importlib.import_module(_name)
-    except ModuleNotFoundError as _exc:
-        if _exc.name != _name:
-            raise
-        continue
+for _module in _COMMAND_MODULES:
     _module.register(app)
 
 

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from hpscout._errors import ConfigError
+from hpscout._format import text_table
 from hpscout.cli._common import JsonOpt, echo_json, info, warn
 
 __all__ = ["register"]
@@ -99,15 +100,42 @@ def schedule(
       hpscout schedule --compare linear,cosine,polynomial --lr 5e-5 --total-steps 1000 --plot out.png
       hpscout schedule --type cosine --compare-warmup 0,0.05,0.1 --lr 2e-3 --total-steps 600 --plot w.svg
     """
-    from hpscout.plan import (
-        METRIC_DRIVEN_SCHEDULES,
-        PLOT_FORMATS,
-        SCHEDULE_NAMES,
-        compute_schedule,
-        metric_driven_explanation,
-        plot_schedules,
-        schedule_options,
-    )
+    from hpscout.plan import METRIC_DRIVEN_SCHEDULES, metric_driven_explanation, plot_schedules
+
+    names = _schedule_names(type_, compare)
+    ratios = _check_schedule_numbers(lr, total_steps, warmup_steps, warmup_ratio, compare_warmup, plot)
+    assert lr is not None and total_steps is not None  # checked above
+    steps_at = _parse_steps(at, total_steps) if at is not None else None
+    options = {
+        "num_cycles": num_cycles, "power": power, "lr_end": lr_end, "min_lr_rate": min_lr_rate, "min_lr": min_lr,
+        "num_decay_steps": num_decay_steps, "decay_ratio": decay_ratio, "num_stable_steps": num_stable_steps,
+        "warmup_type": warmup_type, "decay_type": decay_type, "timescale": timescale, "div_factor": div_factor,
+        "final_div_factor": final_div_factor,
+    }
+    given = _check_schedule_options(type_, names, {k: v for k, v in options.items() if v is not None})
+
+    plottable = [n for n in names if n not in METRIC_DRIVEN_SCHEDULES]
+    for n in names:
+        if n in METRIC_DRIVEN_SCHEDULES and plottable:
+            warn(f"{n} skipped: {metric_driven_explanation(n)}")
+    if not plottable:
+        if json_:
+            echo_json({"schedule": names[0], "metric_driven": True, "explanation": metric_driven_explanation(names[0])})
+        else:
+            typer.echo(metric_driven_explanation(names[0]))
+        return
+
+    ws = warmup_steps if compare_warmup is None else None
+    curves = _compute_curves(plottable, lr, total_steps, ws, ratios, given)
+    _print_curves(curves, steps_at, total_steps, json_)
+    if plot is not None:
+        plot_schedules(curves, plot)
+        info(f"wrote {plot}")
+
+
+def _schedule_names(type_: str | None, compare: str | None) -> list[str]:
+    """The schedule names of ``--type`` or ``--compare``, checked."""
+    from hpscout.plan import SCHEDULE_NAMES
 
     allowed = ", ".join(SCHEDULE_NAMES)
     if type_ is not None and compare is not None:
@@ -123,6 +151,16 @@ def schedule(
             raise ConfigError(f"{flag} must name schedules from: {allowed}; but got {n!r}")
     if type_ is not None and len(names) > 1:
         raise ConfigError("--type takes one schedule; use --compare for several")
+    return names
+
+
+def _check_schedule_numbers(
+    lr: float | None, total_steps: int | None, warmup_steps: int | None, warmup_ratio: float | None,
+    compare_warmup: str | None, plot: Path | None,
+) -> list[float | None]:
+    """Check the numeric flags; the warmup ratios to draw (one, or ``--compare-warmup``'s)."""
+    from hpscout.plan import PLOT_FORMATS
+
     if lr is None or total_steps is None:
         raise ConfigError("--lr (peak learning rate) and --total-steps (optimizer steps) are required")
     if not lr > 0:
@@ -144,56 +182,45 @@ def schedule(
             raise ConfigError(f"--compare-warmup takes ratios in [0, 1) like 0,0.05,0.1, but got {compare_warmup!r}")
     if plot is not None and plot.suffix.lower().lstrip(".") not in PLOT_FORMATS:
         raise ConfigError(f"--plot must end in {', '.join('.' + f for f in PLOT_FORMATS)}, but got {str(plot)!r}")
-    steps_at = _parse_steps(at, total_steps) if at is not None else None
+    return ratios
 
-    options = {
-        "num_cycles": num_cycles,
-        "power": power,
-        "lr_end": lr_end,
-        "min_lr_rate": min_lr_rate,
-        "min_lr": min_lr,
-        "num_decay_steps": num_decay_steps,
-        "decay_ratio": decay_ratio,
-        "num_stable_steps": num_stable_steps,
-        "warmup_type": warmup_type,
-        "decay_type": decay_type,
-        "timescale": timescale,
-        "div_factor": div_factor,
-        "final_div_factor": final_div_factor,
-    }
-    given = {k: v for k, v in options.items() if v is not None}
+
+def _check_schedule_options(type_: str | None, names: list[str], given: dict[str, Any]) -> dict[str, Any]:
+    """Schedule options given on the command line: an error for ``--type`` that does not take one, a warning
+    for ``--compare`` when no compared schedule does."""
+    from hpscout.plan import schedule_options
+
     if type_ is not None:
+        takes = schedule_options(type_)
         for key in given:
-            takes = schedule_options(type_)
             if key not in takes:
                 flags = ", ".join(_SCHEDULE_FLAGS.get(k, k) for k in takes if k in _SCHEDULE_FLAGS) or "no options"
                 raise ConfigError(f"{_SCHEDULE_FLAGS[key]} does not apply to {type_}; {type_} takes: {flags}")
     else:
-        unused = [k for k in given if not any(k in schedule_options(n) for n in names)]
-        for key in unused:
-            warn(f"{_SCHEDULE_FLAGS[key]} applies to none of {', '.join(names)}; ignored")
+        for key in given:
+            if not any(key in schedule_options(n) for n in names):
+                warn(f"{_SCHEDULE_FLAGS[key]} applies to none of {', '.join(names)}; ignored")
+    return given
 
-    plottable = [n for n in names if n not in METRIC_DRIVEN_SCHEDULES]
-    for n in names:
-        if n in METRIC_DRIVEN_SCHEDULES and plottable:
-            warn(f"{n} skipped: {metric_driven_explanation(n)}")
-    if not plottable:
-        if json_:
-            echo_json({"schedule": names[0], "metric_driven": True, "explanation": metric_driven_explanation(names[0])})
-        else:
-            typer.echo(metric_driven_explanation(names[0]))
-        return
+
+def _compute_curves(
+    names: list[str], lr: float, total_steps: int, warmup_steps: int | None, ratios: list[float | None],
+    given: dict[str, Any],
+) -> list[Any]:
+    from hpscout.plan import compute_schedule, schedule_options
 
     curves = []
-    for n in plottable:
+    for n in names:
         kwargs = {k: v for k, v in given.items() if k in schedule_options(n)}
         for r in ratios:
-            ws = warmup_steps if compare_warmup is None else None
-            curves.append(compute_schedule(n, lr, total_steps, warmup_steps=ws, warmup_ratio=r, **kwargs))
+            curves.append(compute_schedule(n, lr, total_steps, warmup_steps=warmup_steps, warmup_ratio=r, **kwargs))
     for c in curves:
         for note in c.notes:
             warn(f"{c.name}: {note}")
+    return curves
 
+
+def _print_curves(curves: list[Any], steps_at: list[int] | None, total_steps: int, json_: bool) -> None:
     show = steps_at if steps_at is not None else _default_steps({c.warmup_steps for c in curves}, total_steps)
     single = len(curves) == 1
     if json_:
@@ -213,9 +240,6 @@ def schedule(
             typer.echo(f"{s}  {curves[0].lr_at(s):.4e}")
     else:
         _print_table(curves, show)
-    if plot is not None:
-        plot_schedules(curves, plot)
-        info(f"wrote {plot}")
 
 
 def _describe(curve: Any) -> dict[str, Any]:
@@ -265,12 +289,8 @@ def _default_steps(warmups: set[int], total: int) -> list[int]:
 def _print_table(curves: list[Any], steps: list[int]) -> None:
     short = [c.short_label for c in curves]
     labels = short if len(set(short)) == len(short) else [c.label for c in curves]
-    width = max(len("step"), len(str(max(steps))))
-    widths = [max(len(label), 10) for label in labels]
-    typer.echo("  ".join(["step".rjust(width)] + [label.rjust(w) for label, w in zip(labels, widths, strict=True)]))
-    for s in steps:
-        cells = [f"{c.lr_at(s):.4e}".rjust(w) for c, w in zip(curves, widths, strict=True)]
-        typer.echo("  ".join([str(s).rjust(width)] + cells))
+    rows = [[s, *(f"{c.lr_at(s):.4e}" for c in curves)] for s in steps]
+    typer.echo(text_table(["step", *labels], rows, right=range(len(labels) + 1)))
 
 
 # --------------------------------------------------------------------------- plan

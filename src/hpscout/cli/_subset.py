@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
+from hpscout._checks import check_fraction
+from hpscout._errors import DataError
 from hpscout.cli._common import JsonOpt, echo_json, info
 
 
 def _parse_fractions(text: str) -> list[float]:
-    from hpscout._errors import DataError
 
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
@@ -22,10 +23,7 @@ def _parse_fractions(text: str) -> list[float]:
         raise DataError(
             f"--fractions must be comma-separated numbers in (0, 1] like 0.01,0.05, but got {text!r}"
         )
-    for raw, v in zip(parts, values, strict=True):
-        if not 0 < v <= 1:  # also rejects nan
-            raise DataError(f"--fractions entries must be in (0, 1], but got {raw}")
-    return values
+    return [check_fraction(v, "--fractions entries", error=DataError) for v in values]
 
 
 def _parse_stratify(items: list[str] | None) -> list[str]:

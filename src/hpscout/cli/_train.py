@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from hpscout._checks import check_fraction
+from hpscout._errors import RunnerError
 from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, info, load, on_interrupt
 
 
@@ -42,12 +43,11 @@ def train(
         hpscout train examples/sst2-minilm-lora.yaml --set train.learning_rate=3e-3 --fraction 0.01
         hpscout train my.yaml --out runs/my/trials/lr-check --json
     """
-    from hpscout._errors import RunnerError
     from hpscout.runner import RESULT_FILE, TrainProgress, run_trial, validate_trial_config
     from hpscout.store import RunLayout, check_writable
 
-    if fraction is not None and not (math.isfinite(fraction) and 0 < fraction <= 1):
-        raise RunnerError(f"--fraction must be in (0, 1], but got {fraction}")
+    if fraction is not None:
+        check_fraction(fraction, "--fraction", error=RunnerError)
     cfg = load(config, set_)
     validate_trial_config(cfg, fraction)
 

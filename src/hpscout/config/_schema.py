@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from hpscout._checks import check_fraction
 
 __all__ = [
     "CONFIG_VERSION",
@@ -37,20 +39,7 @@ __all__ = [
 
 CONFIG_VERSION = 1
 
-#: every LR scheduler name a config may use (transformers' names plus torch's OneCycleLR)
-SCHEDULERS = (
-    "linear",
-    "cosine",
-    "cosine_with_restarts",
-    "polynomial",
-    "constant",
-    "constant_with_warmup",
-    "inverse_sqrt",
-    "cosine_with_min_lr",
-    "warmup_stable_decay",
-    "reduce_lr_on_plateau",
-    "one_cycle",
-)
+#: every LR scheduler name a config may use (transformers' names plus torch's OneCycleLR); the type is the one list
 SchedulerName = Literal[
     "linear",
     "cosine",
@@ -64,6 +53,7 @@ SchedulerName = Literal[
     "reduce_lr_on_plateau",
     "one_cycle",
 ]
+SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
 TASKS = ("sequence-classification", "causal-lm", "seq2seq", "torch", "command", "llamafactory")
 #: train.report_to names: transformers' integrations (INTEGRATION_TO_CALLBACK, checked against transformers 5.x;
 #: a test compares this list with the installed transformers)
@@ -166,8 +156,7 @@ class ScoutConfig(_Model):
             object.__setattr__(self, "fidelities", [self.fraction])
         fids = self.fidelities
         for f in fids:
-            if not 0 < f <= 1:
-                raise ValueError(f"scout.fidelities must each be in (0, 1], but got {f}")
+            check_fraction(f, "scout.fidelities entries", error=ValueError)
         if any(b <= a for a, b in zip(fids, fids[1:], strict=False)):
             raise ValueError(f"scout.fidelities must be strictly ascending, but got {fids}")
         if abs(fids[-1] - self.fraction) > 1e-12:

@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from typing import Literal
 
 from hpscout._errors import ConfigError
-from hpscout.config._schema import SCHEDULERS, ExperimentConfig, TrainConfig
+from hpscout.config import SCHEDULERS, ExperimentConfig, TrainConfig
 from hpscout.plan._lint_keys import LLAMAFACTORY_REQUIRED, is_known_key, right_spelling, suggest_key
 from hpscout.plan._lint_read import TrainingSettings, read_settings
 from hpscout.plan._lr_ranges import FAR_BELOW, LrLimits, lr_limits

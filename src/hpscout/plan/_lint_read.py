@@ -26,8 +26,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from hpscout._errors import ConfigError
-from hpscout.config._schema import TrainConfig
-from hpscout.config._yaml import load_yaml_file
+from hpscout.config import TrainConfig, load_yaml_file
 from hpscout.plan._lint_keys import suggest_key
 from hpscout.plan._presets import guess_model_params
 

@@ -25,7 +25,7 @@ from typing import Any
 
 from hpscout._errors import ConfigError
 from hpscout._imports import try_import
-from hpscout.config._schema import SCHEDULERS
+from hpscout.config import SCHEDULERS
 from hpscout.plan._steps import warmup_steps_from
 
 __all__ = [
