@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 import typing
 from pathlib import Path
@@ -25,7 +26,7 @@ def _model_in(ann: typing.Any) -> type[BaseModel] | None:
 
 def _type_name(ann: typing.Any) -> str:
     text = str(ann).replace("typing.", "").replace("<class '", "").replace("'>", "")
-    return text.replace("hpscout.config._schema.", "")
+    return re.sub(r"hpscout\.config\._\w+\.", "", text)
 
 
 def rows(model: type[BaseModel], prefix: str = "") -> list[str]:
