@@ -25,7 +25,16 @@ from typing import Any
 import yaml
 
 from hpscout._errors import ConfigError
-from hpscout.plan._hardware import REF_ROW_GB, device_batch
+from hpscout.plan._guides import (
+    apply_gpu,
+    apply_hyperparameter_set,
+    apply_use_case,
+    apply_warmup_rule,
+    gpu_label,
+    human_params,
+    round2_up,
+    warmup_ratio_for,
+)
 from hpscout.plan._ladder import WorstCase, plan_ladder
 from hpscout.plan._lr_ranges import lr_limits
 from hpscout.plan._preset_table import (
@@ -39,16 +48,12 @@ from hpscout.plan._preset_table import (
     TASK_CHOICES,
     USE_CASE_CHOICES,
     USE_CASES,
-    WARMUP_LORA_SHARE,
-    WARMUP_MAX_SHARE,
-    WARMUP_MIN_STEPS,
     BudgetRow,
     DataRow,
     HyperparameterSet,
     PresetRow,
     UseCase,
 )
-from hpscout.plan._steps import plan_steps
 
 __all__ = [
     "Recommendation",
@@ -94,7 +99,7 @@ class Recommendation:
         )
         head = [
             f"hpscout recommend: task {self.task}, {self.samples:,} samples ({self.data_bucket}), "
-            f"{_human_params(self.model_params)} parameters ({self.size_bucket}), method {self.method}, "
+            f"{human_params(self.model_params)} parameters ({self.size_bucket}), method {self.method}, "
             f"budget {self.budget}{extra}",
             "Merge these sections into an experiment config (add name, model and data).",
         ]
@@ -252,18 +257,8 @@ def recommend(
         >>> rec.samples, rec.train["learning_rate"], rec.train["lr_scheduler"], rec.train["grad_accum"]
         (5000, 5e-05, 'cosine', 8)
     """
-    case: UseCase | None = _choice(USE_CASES, use_case, "use case", USE_CASE_CHOICES)
-    hp: HyperparameterSet | None = _choice(HYPERPARAMETER_SETS, preset, "preset", PRESET_CHOICES)
-    if case is not None and hp is not None:
-        raise ConfigError(f"give a use case or a preset, not both (use case {case.name!r}, preset {hp.name!r})")
-    if task not in TASK_CHOICES:
-        raise ConfigError(f"task must be one of {', '.join(TASK_CHOICES)}, but got {task!r}")
     notes: list[str] = []
-    if samples is None and case is not None:
-        samples = case.samples
-        notes.append(f"assumed {samples:,} rows, the guides' size for the {case.name} case: pass --samples for yours")
-    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
-        raise ConfigError(f"samples must be an integer >= 1, but got {samples!r}")
+    case, hp, samples = _check_inputs(task, samples, preset, use_case, notes)
     method = method or (case.method if case is not None else "lora")
     params = parse_model_size(model_params)
     row = _lr_row(task, method, params)
@@ -273,14 +268,14 @@ def recommend(
 
     train = _base_train(task, method, row, data, notes)
     if case is not None:
-        _apply_use_case(train, case, row, notes, sources)
+        apply_use_case(train, case, row, notes, sources)
     if hp is not None:
-        _apply_hyperparameter_set(train, hp, task, samples, row, notes, sources)
+        apply_hyperparameter_set(train, hp, task, samples, row, notes, sources)
     explicit_warmup = (case is not None and case.warmup_ratio is not None) or hp is not None
-    _apply_warmup_rule(train, samples, method, explicit=explicit_warmup, notes=notes)
+    apply_warmup_rule(train, samples, method, explicit=explicit_warmup, notes=notes)
     space = _space(spend, method, row, train)
     if gpu is not None or gpu_mem is not None:
-        _apply_gpu(train, space, params, method, gpu, gpu_mem, notes, sources)
+        apply_gpu(train, space, params, method, gpu, gpu_mem, notes, sources)
 
     search: dict[str, Any] = {
         "trials": spend.trials,
@@ -301,8 +296,26 @@ def recommend(
     return Recommendation(
         task=task, samples=samples, model_params=params, method=method, budget=budget, data_bucket=data.bucket,
         size_bucket=row.size, scout=scout, train=train, search=search, sources=tuple(sources), notes=tuple(notes),
-        preset=preset, use_case=use_case, gpu=_gpu_label(gpu, gpu_mem),
+        preset=preset, use_case=use_case, gpu=gpu_label(gpu, gpu_mem),
     )
+
+
+def _check_inputs(
+    task: str, samples: int | None, preset: str | None, use_case: str | None, notes: list[str]
+) -> tuple[UseCase | None, HyperparameterSet | None, int]:
+    """The use case and hyperparameter set named (at most one), and the row count (a use case's when None)."""
+    case: UseCase | None = _choice(USE_CASES, use_case, "use case", USE_CASE_CHOICES)
+    hp: HyperparameterSet | None = _choice(HYPERPARAMETER_SETS, preset, "preset", PRESET_CHOICES)
+    if case is not None and hp is not None:
+        raise ConfigError(f"give a use case or a preset, not both (use case {case.name!r}, preset {hp.name!r})")
+    if task not in TASK_CHOICES:
+        raise ConfigError(f"task must be one of {', '.join(TASK_CHOICES)}, but got {task!r}")
+    if samples is None and case is not None:
+        samples = case.samples
+        notes.append(f"assumed {samples:,} rows, the guides' size for the {case.name} case: pass --samples for yours")
+    if isinstance(samples, bool) or not isinstance(samples, int) or samples < 1:
+        raise ConfigError(f"samples must be an integer >= 1, but got {samples!r}")
+    return case, hp, samples
 
 
 def _lr_row(task: str, method: str, params: int) -> PresetRow:
@@ -339,94 +352,6 @@ def _base_train(task: str, method: str, row: PresetRow, data: DataRow, notes: li
     return train
 
 
-def _apply_use_case(train: dict[str, Any], case: UseCase, row: PresetRow, notes: list[str], sources: list[str]) -> None:
-    """The guides' values for the use case; values the guides leave open stay from the tables, said so."""
-    sources.append(f"use case (the guides): {case.guide}")
-    given = {"learning_rate": case.learning_rate, "lr_scheduler": case.lr_scheduler, "batch_size": case.batch_size,
-             "grad_accum": case.grad_accum, "warmup_ratio": case.warmup_ratio}
-    for key, value in given.items():
-        if value is not None:
-            train[key] = value
-    left = [k for k, v in given.items() if v is None]
-    if left:
-        notes.append(f"the guides give no {', '.join(left)} for the {case.name} case: taken from hpscout's tables")
-    _note_lr_disagreement(train["learning_rate"], row, notes, who=f"the guides' {case.name} case")
-    if case.name == "prototype":
-        notes.append("QLoRA 4-bit needs a CUDA GPU with bitsandbytes")
-
-
-def _apply_hyperparameter_set(
-    train: dict[str, Any], hp: HyperparameterSet, task: str, samples: int, row: PresetRow, notes: list[str],
-    sources: list[str],
-) -> None:
-    """The guides' quick / balanced / best set, with notes where hpscout's tables or measurements disagree."""
-    sources.append(f"preset {hp.name}: {hp.source}")
-    train.update(learning_rate=hp.learning_rate, batch_size=hp.batch_size, grad_accum=hp.grad_accum,
-                 epochs=float(hp.epochs), warmup_ratio=hp.warmup_ratio, lr_scheduler=hp.lr_scheduler)
-    if task != "seq2seq":
-        notes.append(f"the {hp.name} set comes from the guides' seq2seq (Seq2SeqTrainer) tuning; for {task} it is a "
-                     "starting point, not a tested recipe")
-    if hp.lr_scheduler == "cosine_with_restarts":
-        # transformers' default num_cycles=1 is a single cosine decay: no restart at all
-        train["scheduler_kwargs"] = {"num_cycles": 2}
-        notes.append("cosine_with_restarts with num_cycles 2 (one restart): transformers' default num_cycles 1 "
-                     "would be plain cosine")
-    if hp.early_stopping_patience is not None:
-        train["early_stopping"] = {"patience": hp.early_stopping_patience, "threshold": 0.0}
-    notes.append(f"the guides train in {hp.precision}; precision auto picks bf16 where the GPU has it, fp16 with "
-                 "loss scaling on older GPUs, fp32 on CPU")
-    if samples > 10_000:
-        steps = plan_steps(samples, hp.batch_size, grad_accum=hp.grad_accum, devices=1, epochs=hp.epochs).total_steps
-        notes.append(f"{hp.epochs:g} epochs over {samples:,} rows is {steps:,} optimizer steps: the guides' sets were "
-                     "made for a small dialogue-summary set; consider fewer epochs or early stopping")
-    _note_lr_disagreement(hp.learning_rate, row, notes, who=f"the guides' {hp.name} set")
-
-
-def _note_lr_disagreement(lr: float, row: PresetRow, notes: list[str], *, who: str) -> None:
-    if row.lr_low <= lr <= row.lr_high:
-        return
-    side = "below" if lr < row.lr_low else "above"
-    notes.append(
-        f"{who} starts at LR {lr:g}, {side} the {row.lr_low:g}-{row.lr_high:g} range of hpscout's table for "
-        f"{row.method} on {row.size} models ({row.source}); the search range covers both"
-    )
-
-
-def warmup_ratio_for(ratio: float, total_steps: int | None, method: str, *, explicit: bool = False) -> float:
-    """The guides' warmup rule on top of a data-size ratio.
-
-    LoRA / QLoRA take at most 5% (unless the ratio was given explicitly, e.g. by a use case); then at least
-    :data:`WARMUP_MIN_STEPS` steps and at most :data:`WARMUP_MAX_SHARE` of ``total_steps``.
-
-    Example:
-        >>> warmup_ratio_for(0.1, 10_000, "lora"), warmup_ratio_for(0.1, 300, "full"), warmup_ratio_for(0.1, 100, "full")
-        (0.05, 0.17, 0.2)
-    """
-    share = ratio
-    if method in ("lora", "qlora") and not explicit:
-        share = min(share, WARMUP_LORA_SHARE)
-    if total_steps:
-        share = max(share, WARMUP_MIN_STEPS / total_steps)
-        share = min(share, WARMUP_MAX_SHARE)
-    return min(WARMUP_MAX_SHARE, _round2_up(share)) if share > 0 else 0.0
-
-
-def _apply_warmup_rule(train: dict[str, Any], samples: int, method: str, *, explicit: bool, notes: list[str]) -> None:
-    total = plan_steps(samples, int(train["batch_size"]), grad_accum=int(train["grad_accum"]), devices=1,
-                       epochs=float(train["epochs"])).total_steps
-    before = float(train["warmup_ratio"])
-    after = warmup_ratio_for(before, total, method, explicit=explicit)
-    train["warmup_ratio"] = after
-    if after > before and after * total >= WARMUP_MIN_STEPS - 1:
-        notes.append(f"warmup {after:g}, not {before:g}: the guides' floor of {WARMUP_MIN_STEPS} warmup steps "
-                     f"({total:,} optimizer steps on all the data)")
-    elif after < before and method in ("lora", "qlora") and not explicit and after == WARMUP_LORA_SHARE:
-        notes.append(f"warmup {after:g}: the guides' 3-5% for LoRA (the adapter starts at zero)")
-    elif after < before:
-        notes.append(f"warmup {after:g}, not {before:g}: the guides cap warmup at {WARMUP_MAX_SHARE:.0%} of the run "
-                     f"({total:,} optimizer steps)")
-
-
 def _space(spend: BudgetRow, method: str, row: PresetRow, train: dict[str, Any]) -> dict[str, dict[str, Any]]:
     lr = float(train["learning_rate"])
     space: dict[str, dict[str, Any]] = {
@@ -447,53 +372,6 @@ def _space(spend: BudgetRow, method: str, row: PresetRow, train: dict[str, Any])
     if "lr_scheduler" in spend.search:
         space["train.lr_scheduler"] = {"type": "categorical", "choices": ["linear", "cosine", "constant_with_warmup"]}
     return space
-
-
-def _apply_gpu(
-    train: dict[str, Any], space: dict[str, dict[str, Any]], params: int, method: str, gpu: str | None,
-    gpu_mem: float | None, notes: list[str], sources: list[str],
-) -> None:
-    """Per-device batch and accumulation for the GPU, keeping the effective batch; bf16-less GPUs train in fp16."""
-    effective = int(train["batch_size"]) * int(train["grad_accum"])
-    db = device_batch(params, method, effective, gpu=gpu, memory_gb=gpu_mem)
-    train["batch_size"], train["grad_accum"] = db.batch_size, db.grad_accum
-    sources.append("per-device batch: the guides' per-GPU batches for a ~124M seq2seq model, scaled by memory "
-                   "(16 bytes/param full, 2 LoRA, 0.55 QLoRA) and activations growing like params^(2/3)")
-    notes.append(db.why() + f" (effective batch {effective} kept)")
-    if not db.fits:
-        ways = ([] if method == "qlora" else ["method qlora (4-bit base weights)"]) + [
-            "train.gradient_checkpointing: true (keeps about one layer's activations instead of all)",
-            "shorter sequences", "a larger GPU or sharding (FSDP/DeepSpeed)",
-        ]
-        notes.append(f"the model does not fit this GPU even at batch 1 by this estimate: try {'; '.join(ways)}")
-    g = db.gpu
-    if g is not None and g.guide_class_batch is not None:
-        extra = " at LR 1e-4 with a linear schedule" if g.guide_class_batch <= 2 else ""
-        notes.append(f"the guides give batch {g.guide_class_batch} for the {g.name} class{extra}; "
-                     f"hpscout's {db.batch_size} is for this model's size")
-    if g is not None and g.guide_range is not None:
-        lo, hi = g.guide_range
-        article = "an" if g.name.startswith("A") else "a"
-        notes.append(f"the guides' per-device range on {article} {g.name} is {lo}-{hi} rows for their ~124M seq2seq "
-                     f"model, whose rows take ~{REF_ROW_GB:g} GB of activations; at {_human_params(params)} a row takes "
-                     f"~{db.row_gb:.2f} GB")
-    if g is not None and not g.bf16:
-        train["precision"] = "fp16"
-        notes.append(f"{g.name} has no bf16: fp16 with loss scaling")
-    spec = space.get("train.batch_size")
-    if spec is not None:
-        fits = [c for c in spec["choices"] if c <= db.batch_size]
-        if len(fits) > 1:
-            spec["choices"] = fits
-        else:
-            del space["train.batch_size"]
-            notes.append("batch size is not searched: larger per-device batches do not fit this GPU")
-
-
-def _gpu_label(gpu: str | None, gpu_mem: float | None) -> str | None:
-    if gpu is None and gpu_mem is None:
-        return None
-    return " ".join(x for x in (gpu, f"{gpu_mem:g} GB" if gpu_mem is not None else None) if x)
 
 
 # scouting below ~100 rows per rung ranks configs mostly by noise
@@ -526,7 +404,7 @@ def _scout_section(
     except ConfigError:  # even all rows are under the floor: scout on all of them
         floor_fraction = 1.0
     if floor_fraction > fraction:
-        fraction, raised = min(1.0, _round2_up(floor_fraction)), True
+        fraction, raised = min(1.0, round2_up(floor_fraction)), True
     rungs: list[float] = []
     for div in (4, 2):
         f = _round2(fraction / div)
@@ -540,18 +418,5 @@ def _scout_section(
     return {"fraction": fraction, "fidelities": kept, "min_steps": min_steps, "raised_for_steps": raised}
 
 
-def _round2_up(x: float) -> float:
-    """``x`` rounded up to 2 significant digits."""
-    exp = math.floor(math.log10(x)) - 1
-    return math.ceil(x / 10**exp - 1e-9) * 10**exp if x > 0 else x
-
-
 def _round2(x: float) -> float:
     return float(f"{x:.2g}")
-
-
-def _human_params(n: int) -> str:
-    for unit, scale in (("T", 10**12), ("B", 10**9), ("M", 10**6), ("k", 10**3)):
-        if n >= scale:
-            return f"{n / scale:g}{unit}"
-    return str(n)
