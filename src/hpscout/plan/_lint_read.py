@@ -241,7 +241,6 @@ def _from_flat(
 ) -> TrainingSettings:
     where = f"in {source}"
     is_lf = any(k in data for k in _LLAMAFACTORY_MARKERS)
-    fmt: Literal["llamafactory", "hf"] = "llamafactory" if is_lf else "hf"
     training_file = is_lf and any(k in data for k in _TRAINING_MARKERS)
 
     def get(key: str) -> Any:
@@ -249,65 +248,17 @@ def _from_flat(
         return _HF_DEFAULTS.get(key) if value is None and key not in data else value
 
     assumptions: list[str] = []
-    kwargs: Any = data.get("lr_scheduler_kwargs") or {}
-    if isinstance(kwargs, str):  # TrainingArguments also accepts a JSON string
-        try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"lr_scheduler_kwargs must be a mapping or a JSON object, but got {kwargs!r} ({where})") from exc
-    if not isinstance(kwargs, Mapping):
-        raise ConfigError(f"lr_scheduler_kwargs must be a mapping, but got {kwargs!r} ({where})")
-    kwargs = dict(kwargs)
-    cycles_key = "lr_scheduler_kwargs.num_cycles"
-    if "num_cycles" in data:
-        kwargs["num_cycles"] = data["num_cycles"]
-        cycles_key = "num_cycles"
-
-    # warmup: transformers 5 reads a float warmup_steps in [0, 1) as a ratio; an int >= 1 is steps.
-    # transformers 4 / LLaMA-Factory: warmup_steps > 0 wins over warmup_ratio.
-    raw_ws = data.get("warmup_steps")
-    warmup_steps: int | None = None
-    warmup_ratio = _float(data.get("warmup_ratio"), "warmup_ratio", where)
-    ratio_key = "warmup_ratio"
-    if raw_ws is not None:
-        ws = _float(raw_ws, "warmup_steps", where)
-        if ws is not None and 0 < ws < 1:
-            if warmup_ratio:
-                raise ConfigError(f"warmup_steps ({ws}, a ratio in transformers 5) and warmup_ratio are both set ({where})")
-            warmup_ratio, ratio_key = ws, "warmup_steps"
-        elif ws is not None and ws >= 1:
-            warmup_steps = _int(raw_ws, "warmup_steps", where, minimum=0)
-
-    method: str | None
-    if is_lf:
-        method = _text(data.get("finetuning_type", "lora"), "finetuning_type", where)
-        if "finetuning_type" not in data and not training_file:  # a training file gets a missing-key error
-            assumptions.append("finetuning_type is not set, so LLaMA-Factory's default 'lora' is assumed.")
-        if method not in ("lora", "full", "freeze", "oft"):
-            raise ConfigError(f"finetuning_type must be one of lora, full, freeze, oft, but got {method!r} ({where})")
-        if method == "lora" and data.get("quantization_bit") not in (None, 0):
-            method = "qlora"
-        if method in ("freeze", "oft"):
-            method = "full" if method == "freeze" else "lora"
-    else:
-        method = "full"
-        assumptions.append("The file has plain TrainingArguments keys (no finetuning_type), so full fine-tuning is assumed.")
-
+    kwargs, cycles_key = _flat_scheduler_kwargs(data, where)
+    warmup_ratio, warmup_steps, ratio_key = _flat_warmup(data, where)
+    method = _flat_method(data, is_lf, training_file, where, assumptions)
     max_steps = _int(data.get("max_steps"), "max_steps", where, minimum=-1)
     if max_steps is not None and max_steps <= 0:
         max_steps = None  # HF's -1 means "use epochs"
-    max_samples = _int(data.get("max_samples"), "max_samples", where, minimum=1)
-    upper = False
-    if samples is None and max_samples is not None:
-        samples, upper = max_samples, True
-        val_size = data.get("val_size")
-        if isinstance(val_size, (int, float)) and not isinstance(val_size, bool) and 0 < val_size < 1:
-            samples = max(1, math.floor(samples * (1 - val_size)))
-
+    samples, upper = _flat_samples(data, samples, where)
     params = model_params if model_params is not None else guess_model_params(data.get("model_name_or_path"))
     return TrainingSettings(
         source=source,
-        format=fmt,
+        format="llamafactory" if is_lf else "hf",
         learning_rate=_float(get("learning_rate"), "learning_rate", where),
         lr_scheduler=_text(get("lr_scheduler_type"), "lr_scheduler_type", where),
         scheduler_kwargs=kwargs,
@@ -329,30 +280,105 @@ def _from_flat(
         gradient_checkpointing=_checkpointing(data, is_lf, where),
         file_keys=dict(data),
         training_file=training_file,
-        keys={
-            "learning_rate": "learning_rate",
-            "lr_scheduler": "lr_scheduler_type",
-            "num_cycles": cycles_key,
-            "warmup_ratio": ratio_key,
-            "warmup_steps": "warmup_steps",
-            "epochs": "num_train_epochs",
-            "max_steps": "max_steps",
-            "batch_size": "per_device_train_batch_size",
-            "grad_accum": "gradient_accumulation_steps",
-            "devices": "devices",
-            "method": "finetuning_type",
-            "fp16": "fp16",
-            "bf16": "bf16",
-            "max_grad_norm": "max_grad_norm",
-            "samples": "max_samples",
-            "gradient_checkpointing": "disable_gradient_checkpointing" if is_lf else "gradient_checkpointing",
-        },
+        keys=_flat_keys(is_lf, cycles_key, ratio_key),
         explicit=frozenset(
             {_FLAT_FIELD.get(k, k) for k in data}
             | ({"warmup_ratio"} if ratio_key == "warmup_steps" else set())
         ),
         assumptions=tuple(assumptions),
     )
+
+
+def _flat_scheduler_kwargs(data: Mapping[str, Any], where: str) -> tuple[dict[str, Any], str]:
+    """``lr_scheduler_kwargs`` (a mapping or a JSON string) and the key ``num_cycles`` was read from."""
+    kwargs: Any = data.get("lr_scheduler_kwargs") or {}
+    if isinstance(kwargs, str):  # TrainingArguments also accepts a JSON string
+        try:
+            kwargs = json.loads(kwargs)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"lr_scheduler_kwargs must be a mapping or a JSON object, but got {kwargs!r} ({where})") from exc
+    if not isinstance(kwargs, Mapping):
+        raise ConfigError(f"lr_scheduler_kwargs must be a mapping, but got {kwargs!r} ({where})")
+    kwargs = dict(kwargs)
+    cycles_key = "lr_scheduler_kwargs.num_cycles"
+    if "num_cycles" in data:
+        kwargs["num_cycles"] = data["num_cycles"]
+        cycles_key = "num_cycles"
+    return kwargs, cycles_key
+
+
+def _flat_warmup(data: Mapping[str, Any], where: str) -> tuple[float | None, int | None, str]:
+    """(warmup_ratio, warmup_steps, the key the ratio came from).
+
+    transformers 5 reads a float warmup_steps in [0, 1) as a ratio; an int >= 1 is steps.
+    transformers 4 / LLaMA-Factory: warmup_steps > 0 wins over warmup_ratio.
+    """
+    raw_ws = data.get("warmup_steps")
+    warmup_steps: int | None = None
+    warmup_ratio = _float(data.get("warmup_ratio"), "warmup_ratio", where)
+    ratio_key = "warmup_ratio"
+    if raw_ws is not None:
+        ws = _float(raw_ws, "warmup_steps", where)
+        if ws is not None and 0 < ws < 1:
+            if warmup_ratio:
+                raise ConfigError(f"warmup_steps ({ws}, a ratio in transformers 5) and warmup_ratio are both set ({where})")
+            warmup_ratio, ratio_key = ws, "warmup_steps"
+        elif ws is not None and ws >= 1:
+            warmup_steps = _int(raw_ws, "warmup_steps", where, minimum=0)
+    return warmup_ratio, warmup_steps, ratio_key
+
+
+def _flat_method(
+    data: Mapping[str, Any], is_lf: bool, training_file: bool, where: str, assumptions: list[str]
+) -> str | None:
+    """lora / qlora / full from LLaMA-Factory's finetuning_type (+ quantization_bit); plain HF keys mean full."""
+    if not is_lf:
+        assumptions.append("The file has plain TrainingArguments keys (no finetuning_type), so full fine-tuning is assumed.")
+        return "full"
+    method = _text(data.get("finetuning_type", "lora"), "finetuning_type", where)
+    if "finetuning_type" not in data and not training_file:  # a training file gets a missing-key error
+        assumptions.append("finetuning_type is not set, so LLaMA-Factory's default 'lora' is assumed.")
+    if method not in ("lora", "full", "freeze", "oft"):
+        raise ConfigError(f"finetuning_type must be one of lora, full, freeze, oft, but got {method!r} ({where})")
+    if method == "lora" and data.get("quantization_bit") not in (None, 0):
+        method = "qlora"
+    if method in ("freeze", "oft"):
+        method = "full" if method == "freeze" else "lora"
+    return method
+
+
+def _flat_samples(data: Mapping[str, Any], samples: int | None, where: str) -> tuple[int | None, bool]:
+    """Rows per epoch: ``samples`` if given, else LLaMA-Factory's max_samples (an upper bound, less val_size)."""
+    max_samples = _int(data.get("max_samples"), "max_samples", where, minimum=1)
+    if samples is not None or max_samples is None:
+        return samples, False
+    rows = max_samples
+    val_size = data.get("val_size")
+    if isinstance(val_size, (int, float)) and not isinstance(val_size, bool) and 0 < val_size < 1:
+        rows = max(1, math.floor(rows * (1 - val_size)))
+    return rows, True
+
+
+def _flat_keys(is_lf: bool, cycles_key: str, ratio_key: str) -> dict[str, str]:
+    """Settings field -> the key as written in the file (for messages)."""
+    return {
+        "learning_rate": "learning_rate",
+        "lr_scheduler": "lr_scheduler_type",
+        "num_cycles": cycles_key,
+        "warmup_ratio": ratio_key,
+        "warmup_steps": "warmup_steps",
+        "epochs": "num_train_epochs",
+        "max_steps": "max_steps",
+        "batch_size": "per_device_train_batch_size",
+        "grad_accum": "gradient_accumulation_steps",
+        "devices": "devices",
+        "method": "finetuning_type",
+        "fp16": "fp16",
+        "bf16": "bf16",
+        "max_grad_norm": "max_grad_norm",
+        "samples": "max_samples",
+        "gradient_checkpointing": "disable_gradient_checkpointing" if is_lf else "gradient_checkpointing",
+    }
 
 
 _FLAT_FIELD = {
