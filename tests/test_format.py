@@ -23,3 +23,8 @@ def test_text_table_without_header() -> None:
 
 def test_format_duration() -> None:
     assert [format_duration(s) for s in (5, 75, 4000, None, -1)] == ["5s", "1m15s", "1h06m", "?", "?"]
+
+
+def test_text_table_cells_are_plain_text_not_markup() -> None:
+    text = text_table(["[h]"], [["[x]"], ["[bold]y[/bold]"]])
+    assert text.splitlines() == ["[h]", "[x]", "[bold]y[/bold]"]

@@ -37,6 +37,7 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right
     """
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     right_cols = set(right)
     table = Table(box=None, show_header=bool(header), show_edge=False, pad_edge=False, padding=(0, 2, 0, 0),
@@ -44,9 +45,9 @@ def text_table(header: Sequence[str], rows: Iterable[Sequence[object]], *, right
     cells = [[str(c) for c in r] for r in rows]
     ncols = len(header) if header else max((len(r) for r in cells), default=0)
     for i in range(ncols):
-        table.add_column(header[i] if header else "", justify="right" if i in right_cols else "left", no_wrap=True)
+        table.add_column(Text(header[i]) if header else "", justify="right" if i in right_cols else "left", no_wrap=True)
     for r in cells:
-        table.add_row(*r)
+        table.add_row(*(Text(c) for c in r))  # plain text: "[x]" is a cell, not rich markup
     buf = io.StringIO()
     Console(file=buf, width=100_000, color_system=None, force_terminal=False, legacy_windows=False).print(table)
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines())
