@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from html.parser import HTMLParser
 
 import pytest
 from _fake_run import make_fake_run
 
-from hpscout.report import PLOT_KEYS, build_report, report_data, trial_table_text
+from hpscout.report import PLOT_KEYS, build_report, render_html, report_data, trial_table_text
 from hpscout.report._format import table_cells
 
 
@@ -115,3 +116,16 @@ def test_text_is_escaped(tmp_path):
         state=optuna.trial.TrialState.FAIL, user_attrs={"status": "failed", "message": "<script>alert(1)</script>"}))
     page = build_report(run.run_dir, storage=run.storage).read_text(encoding="utf-8")
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+
+def test_trial_param_is_escaped(built):
+    """A searched value (and name) that looks like markup reaches the page as text: the templates autoescape."""
+    run, _, _ = built
+    data = report_data(run.run_dir, storage=run.storage)
+    evil = "<script>alert(2)</script>"
+    shown = dataclasses.replace(data, best_config={"train.lr_scheduler": evil, f"train.{evil}": 1}, plots={})
+    page = render_html(shown)
+    assert evil not in page
+    assert "<th>train.lr_scheduler</th><td>&lt;script&gt;alert(2)&lt;/script&gt;</td>" in page
+    assert "<th>train.&lt;script&gt;alert(2)&lt;/script&gt;</th>" in page

@@ -47,7 +47,6 @@ from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, f
 from hpscout.analysis._stats import (
     MeanCI,
     bonferroni,
-    bootstrap_ci,
     holm,
     kendall,
     mean_ci,
@@ -84,7 +83,6 @@ __all__ = [
     "analyze_search",
     "best_lr_per_rung",
     "bonferroni",
-    "bootstrap_ci",
     "check_pattern",
     "compare_transfer",
     "soft_agreement",

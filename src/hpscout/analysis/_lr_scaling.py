@@ -23,9 +23,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 from hpscout._errors import SearchError
+from hpscout.analysis._analysis_file import write_section
 from hpscout.config import ExperimentConfig
+from hpscout.plan import plan_steps
+from hpscout.search import fraction_step, load_study
 
 __all__ = ["LR_KEY", "MIN_TRIALS_PER_RUNG", "best_lr_per_rung", "fit_power_law", "fit_lr_scaling", "compute_lr_scaling"]
 
@@ -34,12 +38,6 @@ LR_KEY = "train.learning_rate"
 MIN_TRIALS_PER_RUNG = 3
 # leave-one-out errors closer than this (relative) count as a tie; the tie goes to steps
 _TIE = 0.01
-
-
-def _fraction_step(fraction: float) -> int:
-    from hpscout.search import fraction_step
-
-    return fraction_step(fraction)
 
 
 def best_lr_per_rung(
@@ -59,7 +57,7 @@ def best_lr_per_rung(
     sign = 1.0 if direction == "maximize" else -1.0
     out = []
     for f in fractions:
-        step = _fraction_step(f)
+        step = fraction_step(f)
         points = []
         for t in trials:
             lr = t.params.get(lr_key)
@@ -68,7 +66,7 @@ def best_lr_per_rung(
             value = t.intermediate_values.get(step)
             if value is None and t.state.name == "COMPLETE" and not t.intermediate_values:
                 frac = t.user_attrs.get("fraction")
-                if frac is not None and _fraction_step(float(frac)) == step:
+                if frac is not None and fraction_step(float(frac)) == step:
                     value = t.value
             if value is not None and math.isfinite(value):
                 points.append((sign * float(value), float(lr), float(value), t.number))
@@ -99,35 +97,34 @@ def fit_power_law(x: Sequence[float], lr: Sequence[float], confidence: float = 0
         >>> round(fit["beta"], 6)
         0.5
     """
-    from scipy import stats
-
     lx = np.log(np.asarray(x, dtype=float))
     ly = np.log(np.asarray(lr, dtype=float))
     n = int(lx.size)
     if n < 2 or np.ptp(lx) == 0:
         raise SearchError(f"a power-law fit needs >= 2 distinct x values, but got {list(x)}")
-    sxx = float(((lx - lx.mean()) ** 2).sum())
-    slope = float(((lx - lx.mean()) * (ly - ly.mean())).sum() / sxx)
-    intercept = float(ly.mean() - slope * lx.mean())
-    beta = -slope
+    fit = stats.linregress(lx, ly)
+    beta, intercept = -float(fit.slope), float(fit.intercept)
     se = ci = None
-    if n > 2:
-        resid = ly - (intercept + slope * lx)
-        se = math.sqrt(float((resid**2).sum()) / (n - 2) / sxx)
+    if n > 2:  # with 2 points the line is exact and linregress's stderr (0) means nothing
+        se = float(fit.stderr)
         half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 2)) * se
         ci = [beta - half, beta + half]
-    loo = None
-    if n >= 3:
-        errs: list[float] = []
-        for i in range(n):
-            keep = np.arange(n) != i
-            if np.ptp(lx[keep]) == 0:
-                errs = []
-                break
-            s_i, a_i = np.polyfit(lx[keep], ly[keep], 1)
-            errs.append(float(ly[i] - (a_i + s_i * lx[i])))
-        loo = math.sqrt(sum(e * e for e in errs) / len(errs)) if errs else None
-    return {"beta": beta, "intercept": intercept, "se": se, "beta_ci": ci, "n": n, "loo_rmse": loo}
+    return {"beta": beta, "intercept": intercept, "se": se, "beta_ci": ci, "n": n, "loo_rmse": _loo_rmse(lx, ly)}
+
+
+def _loo_rmse(lx: np.ndarray, ly: np.ndarray) -> float | None:
+    """Leave-one-out RMSE of the line in log LR; None with fewer than 3 points or a constant remainder."""
+    n = int(lx.size)
+    if n < 3:
+        return None
+    errs: list[float] = []
+    for i in range(n):
+        keep = np.arange(n) != i
+        if np.ptp(lx[keep]) == 0:
+            return None
+        fit = stats.linregress(lx[keep], ly[keep])
+        errs.append(float(ly[i] - (fit.intercept + fit.slope * lx[i])))
+    return math.sqrt(sum(e * e for e in errs) / len(errs))
 
 
 def fit_lr_scaling(
@@ -173,30 +170,7 @@ def fit_lr_scaling(
             fits[kind] = fit_power_law(x, lrs)
         except SearchError as exc:
             fits[kind] = {"error": str(exc)}
-    valid = [k for k in ("steps", "samples") if "error" not in fits[k]]
-    if not valid:
-        raise SearchError(f"refusing to extrapolate the learning rate: {fits['steps']['error']}")
-    if len(valid) == 1:
-        kind = valid[0]
-        other = "samples" if kind == "steps" else "steps"
-        why = f"{other} does not vary across the rungs ({fits[other]['error']}); fitted against {kind}"
-    elif len(usable) < 3:
-        kind = "steps"
-        why = "2 rungs: no leave-one-out error to compare; optimizer steps is the default x"
-    else:
-        e_steps, e_samples = fits["steps"]["loo_rmse"], fits["samples"]["loo_rmse"]
-        if e_steps is None or e_samples is None:
-            kind = "steps" if e_steps is not None or e_samples is None else "samples"
-            why = "leave-one-out undefined for one x; kept the other"
-        elif abs(e_steps - e_samples) <= _TIE * max(e_steps, e_samples, 1e-12):
-            kind = "steps"
-            why = (
-                f"leave-one-out RMSE in log LR ties (steps {e_steps:.4g}, samples {e_samples:.4g}): "
-                "optimizer steps is kept as the default x"
-            )
-        else:
-            kind = "steps" if e_steps < e_samples else "samples"
-            why = f"lower leave-one-out RMSE in log LR: steps {e_steps:.4g} vs samples {e_samples:.4g}"
+    kind, why = _choose_x(fits, len(usable))
     fit = fits[kind]
     x_full = float(full_steps if kind == "steps" else full_rows)
     predicted = math.exp(fit["intercept"] - fit["beta"] * math.log(x_full))
@@ -223,6 +197,30 @@ def fit_lr_scaling(
     }
 
 
+def _choose_x(fits: Mapping[str, Any], n_usable: int) -> tuple[str, str]:
+    """Steps or samples as the law's x (the lower leave-one-out error; steps on a tie), and why."""
+    valid = [k for k in ("steps", "samples") if "error" not in fits[k]]
+    if not valid:
+        raise SearchError(f"refusing to extrapolate the learning rate: {fits['steps']['error']}")
+    if len(valid) == 1:
+        kind = valid[0]
+        other = "samples" if kind == "steps" else "steps"
+        return kind, f"{other} does not vary across the rungs ({fits[other]['error']}); fitted against {kind}"
+    if n_usable < 3:
+        return "steps", "2 rungs: no leave-one-out error to compare; optimizer steps is the default x"
+    e_steps, e_samples = fits["steps"]["loo_rmse"], fits["samples"]["loo_rmse"]
+    if e_steps is None or e_samples is None:
+        kind = "steps" if e_steps is not None or e_samples is None else "samples"
+        return kind, "leave-one-out undefined for one x; kept the other"
+    if abs(e_steps - e_samples) <= _TIE * max(e_steps, e_samples, 1e-12):
+        return "steps", (
+            f"leave-one-out RMSE in log LR ties (steps {e_steps:.4g}, samples {e_samples:.4g}): "
+            "optimizer steps is kept as the default x"
+        )
+    kind = "steps" if e_steps < e_samples else "samples"
+    return kind, f"lower leave-one-out RMSE in log LR: steps {e_steps:.4g} vs samples {e_samples:.4g}"
+
+
 def compute_lr_scaling(
     config: ExperimentConfig,
     *,
@@ -245,11 +243,7 @@ def compute_lr_scaling(
         >>> compute_lr_scaling(cfg, full_train_rows=67_349)["predicted_full_lr"]  # doctest: +SKIP
         0.00012
     """
-    from hpscout.plan import plan_steps
-
     if study is None:
-        from hpscout.search import load_study
-
         study = load_study(config, storage=storage)
     trials = study.get_trials(deepcopy=False)
     if full_train_rows is None:
@@ -292,13 +286,9 @@ def compute_lr_scaling(
         )
     except SearchError as exc:
         if write:
-            from hpscout.analysis._analysis_file import write_section
-
             write_section(config, "lr_scaling", {"status": "refused", "message": str(exc)})
         raise
     section["study"] = study.study_name
     if write:
-        from hpscout.analysis._analysis_file import write_section
-
         write_section(config, "lr_scaling", section)
     return section

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from scipy import stats
 
 __all__ = [
     "MeanCI",
@@ -19,7 +20,6 @@ __all__ = [
     "welch_test",
     "holm",
     "bonferroni",
-    "bootstrap_ci",
     "spearman",
     "kendall",
     "sample_sd",
@@ -75,8 +75,6 @@ def mean_ci(values: Sequence[float], confidence: float = 0.95) -> MeanCI:
         >>> round(r.mean, 3), round(r.ci_low, 3), round(r.ci_high, 3)
         (2.0, -0.484, 4.484)
     """
-    from scipy import stats
-
     if not 0 < confidence < 1:
         raise ValueError(f"confidence must be in (0, 1), but got {confidence}")
     arr = _clean(values)
@@ -123,8 +121,6 @@ def welch_test(a: Sequence[float], b: Sequence[float]) -> tuple[float | None, st
         >>> p < 0.01, note
         (True, None)
     """
-    from scipy import stats
-
     x, y = _clean(a), _clean(b)
     if x.size < 2 or y.size < 2:
         return None, f"needs >= 2 values per side, but got n={x.size} vs n={y.size}"
@@ -160,31 +156,6 @@ def bonferroni(pvalues: Sequence[float | None]) -> list[float | None]:
     return [None if p is None else min(1.0, m * float(p)) for p in pvalues]
 
 
-def bootstrap_ci(
-    values: Sequence[float],
-    statistic: Callable[[np.ndarray], float] = np.mean,
-    *,
-    confidence: float = 0.95,
-    n_resamples: int = 2000,
-    seed: int = 0,
-) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of ``statistic`` (None, None with fewer than 2 values).
-
-    Example:
-        >>> lo, hi = bootstrap_ci([1.0, 2.0, 3.0, 4.0])
-        >>> lo < 2.5 < hi
-        True
-    """
-    arr = _clean(values)
-    if arr.size < 2:
-        return None, None
-    rng = np.random.default_rng(seed)
-    draws = rng.choice(arr, size=(n_resamples, arr.size), replace=True)
-    stats_ = np.asarray([statistic(row) for row in draws], dtype=float)
-    tail = (1 - confidence) / 2
-    return float(np.quantile(stats_, tail)), float(np.quantile(stats_, 1 - tail))
-
-
 def _rank_corr(x: Sequence[float], y: Sequence[float], fn: Callable[..., Any]) -> float | None:
     a, b = _clean(x), _clean(y)
     if a.size != b.size:
@@ -202,8 +173,6 @@ def spearman(x: Sequence[float], y: Sequence[float]) -> float | None:
         >>> spearman([1, 2, 3], [10, 20, 30])
         1.0
     """
-    from scipy import stats
-
     return _rank_corr(x, y, stats.spearmanr)
 
 
@@ -214,6 +183,4 @@ def kendall(x: Sequence[float], y: Sequence[float]) -> float | None:
         >>> kendall([1, 2, 3], [30, 20, 10])
         -1.0
     """
-    from scipy import stats
-
     return _rank_corr(x, y, stats.kendalltau)

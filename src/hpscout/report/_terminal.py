@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hpscout._format import text_table
 from hpscout.report._data import ReportData
 from hpscout.report._format import fmt_value, table_cells, table_header
 
@@ -24,13 +25,9 @@ def trial_table_text(data: ReportData, *, limit: int | None = None) -> str:
     header = table_header(data.metric)
     rows = data.rows if limit is None else data.rows[:limit]
     body = [table_cells(r) for r in rows]
-    widths = [max(len(header[i]), *(len(c[i]) for c in body)) if body else len(header[i]) for i in range(len(header))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.rjust(w) if i in _RIGHT else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True))).rstrip()
-
-    out = [line(header), line(["-" * w for w in widths])]
-    out += [line(c) for c in body]
+    # a rule under the header, as wide as each column
+    rule = ["-" * max([len(header[i]), *(len(c[i]) for c in body)]) for i in range(len(header))]
+    out = [text_table(header, [rule, *body], right=_RIGHT)]
     if not body:
         out.append("(no trials in the study yet)")
     if limit is not None and len(data.rows) > limit:
