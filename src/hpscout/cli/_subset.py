@@ -33,52 +33,45 @@ def _parse_stratify(items: list[str] | None) -> list[str]:
     return keys
 
 
+DataArg = Annotated[
+    str,
+    typer.Argument(
+        help="CSV/TSV/JSON/JSONL/Parquet file, saved dataset folder, hub name, or builtin:sst2/train.tsv "
+        "(the example data shipped with hpscout, as in configs).",
+        show_default=False,
+    ),
+]
+FractionsOpt = Annotated[
+    str, typer.Option("--fractions", help="Comma-separated fractions in (0, 1], e.g. 0.01,0.02,0.05,0.1.", show_default=False)
+]
+OutOpt = Annotated[Path, typer.Option("--out", help="Folder for subsets.json and report.json.", show_default=False)]
+StratifyOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--stratify",
+        help="Column or length_bucket:<column> whose (joint) distribution the subsets keep. Repeatable or comma-separated.",
+        show_default=False,
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the per-stratum random order.")]
+ReportOpt = Annotated[bool, typer.Option("--report", help="Print the representativeness report (always saved as report.json).")]
+LengthBucketsOpt = Annotated[int, typer.Option("--length-buckets", help="Quantile buckets per length_bucket: key.")]
+TextColumnOpt = Annotated[
+    str | None, typer.Option("--text-column", help="Column whose lengths the report summarises (default: the first text column).")
+]
+SplitOpt = Annotated[str, typer.Option("--split", help="Split of a saved DatasetDict, JSON split mapping or hub dataset.")]
+
+
 def subset(
-    data: Annotated[
-        str,
-        typer.Argument(
-            help="CSV/TSV/JSON/JSONL/Parquet file, saved dataset folder, hub name, or builtin:sst2/train.tsv "
-            "(the example data shipped with hpscout, as in configs).",
-            show_default=False,
-        ),
-    ],
-    fractions: Annotated[
-        str,
-        typer.Option(
-            "--fractions",
-            help="Comma-separated fractions in (0, 1], e.g. 0.01,0.02,0.05,0.1.",
-            show_default=False,
-        ),
-    ],
-    out: Annotated[
-        Path, typer.Option("--out", help="Folder for subsets.json and report.json.", show_default=False)
-    ],
-    stratify: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--stratify",
-            help="Column or length_bucket:<column> whose (joint) distribution the subsets keep. Repeatable or comma-separated.",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the per-stratum random order.")] = 42,
-    report: Annotated[
-        bool,
-        typer.Option("--report", help="Print the representativeness report (always saved as report.json)."),
-    ] = False,
-    length_buckets: Annotated[
-        int, typer.Option("--length-buckets", help="Quantile buckets per length_bucket: key.")
-    ] = 4,
-    text_column: Annotated[
-        str | None,
-        typer.Option(
-            "--text-column",
-            help="Column whose lengths the report summarises (default: the first text column).",
-        ),
-    ] = None,
-    split: Annotated[
-        str, typer.Option("--split", help="Split of a saved DatasetDict, JSON split mapping or hub dataset.")
-    ] = "train",
+    data: DataArg,
+    fractions: FractionsOpt,
+    out: OutOpt,
+    stratify: StratifyOpt = None,
+    seed: SeedOpt = 42,
+    report: ReportOpt = False,
+    length_buckets: LengthBucketsOpt = 4,
+    text_column: TextColumnOpt = None,
+    split: SplitOpt = "train",
     as_json: JsonOpt = False,
 ) -> None:
     """Draw nested subsets at several fractions; write OUT/subsets.json (the manifest) and OUT/report.json.
@@ -90,7 +83,6 @@ def subset(
         hpscout subset builtin:sst2/train.tsv --fractions 0.01,0.02,0.05,0.1 --stratify label --seed 42 --out runs/sst2-subsets --report
         hpscout subset builtin:alpaca/alpaca_en_demo.json --fractions 0.1,0.5 --stratify length_bucket:output --out runs/alpaca-subsets
     """
-    from hpscout._errors import DataError
     from hpscout._io import atomic_write_json
     from hpscout.config import BUILTIN_PREFIX, builtin_path
     from hpscout.data import format_report, representativeness, subsets_from_file
@@ -121,17 +113,15 @@ def subset(
                 "subsets": [{"fraction": s.fraction, "size": s.size, "strata": s.strata} for s in subsets],
             }
         )
-    else:
-        typer.echo(
-            f"{data}: {subsets.rows} rows, {len(subsets.strata)} strata ({', '.join(subsets.stratify) or 'unstratified'})"
-        )
-        for s, r in zip(subsets, rep["subsets"], strict=True):
-            note = "  (counts repaired to nest)" if s.adjusted else ""
-            typer.echo(f"  fraction {s.fraction:g}: {s.size} rows, TVD {r['tvd']:.4f}{note}")
-        typer.echo(f"wrote {manifest_path} and {report_path}")
-        if report:
-            typer.echo("")
-            typer.echo(format_report(rep))
+        return
+    typer.echo(f"{data}: {subsets.rows} rows, {len(subsets.strata)} strata ({', '.join(subsets.stratify) or 'unstratified'})")
+    for s, r in zip(subsets, rep["subsets"], strict=True):
+        note = "  (counts repaired to nest)" if s.adjusted else ""
+        typer.echo(f"  fraction {s.fraction:g}: {s.size} rows, TVD {r['tvd']:.4f}{note}")
+    typer.echo(f"wrote {manifest_path} and {report_path}")
+    if report:
+        typer.echo("")
+        typer.echo(format_report(rep))
 
 
 def register(app: typer.Typer) -> None:
