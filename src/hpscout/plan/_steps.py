@@ -115,6 +115,32 @@ def warmup_steps_from(total_steps: int, warmup_steps: int | None = None, warmup_
     return 0
 
 
+def _check_plan_inputs(
+    samples: int | None, batch_size: int, grad_accum: int, devices: int, epochs: float | None, max_steps: int | None,
+    warmup_ratio: float | None, warmup_steps: int | None,
+) -> None:
+    _check_int("batch_size", batch_size, minimum=1)
+    _check_int("grad_accum", grad_accum, minimum=1)
+    _check_int("devices", devices, minimum=1)
+    if max_steps is not None:
+        _check_int("max_steps", max_steps, minimum=1)
+    if epochs is not None:
+        if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
+            raise ConfigError(f"epochs must be a number > 0, but got {epochs!r}")
+    if epochs is None and max_steps is None:
+        raise ConfigError("give epochs or max_steps; got neither, so the run length is unknown")
+    if samples is None:
+        if max_steps is None:
+            raise ConfigError("samples is needed to turn epochs into steps; give samples or max_steps")
+    else:
+        _check_int("samples", samples, minimum=1)
+    if warmup_steps is not None and warmup_ratio is not None:
+        raise ConfigError(
+            f"give warmup_steps or warmup_ratio, not both, but got warmup_steps={warmup_steps}, warmup_ratio={warmup_ratio}"
+        )
+
+
+
 def plan_steps(
     samples: int | None,
     batch_size: int,
@@ -137,26 +163,7 @@ def plan_steps(
         >>> (p.naive_steps_per_epoch, p.naive_total_steps, p.naive_warmup_steps)
         (156, 468, 47)
     """
-    _check_int("batch_size", batch_size, minimum=1)
-    _check_int("grad_accum", grad_accum, minimum=1)
-    _check_int("devices", devices, minimum=1)
-    if max_steps is not None:
-        _check_int("max_steps", max_steps, minimum=1)
-    if epochs is not None:
-        if isinstance(epochs, bool) or not isinstance(epochs, (int, float)) or not math.isfinite(epochs) or epochs <= 0:
-            raise ConfigError(f"epochs must be a number > 0, but got {epochs!r}")
-    if epochs is None and max_steps is None:
-        raise ConfigError("give epochs or max_steps; got neither, so the run length is unknown")
-    if samples is None:
-        if max_steps is None:
-            raise ConfigError("samples is needed to turn epochs into steps; give samples or max_steps")
-    else:
-        _check_int("samples", samples, minimum=1)
-    if warmup_steps is not None and warmup_ratio is not None:
-        raise ConfigError(
-            f"give warmup_steps or warmup_ratio, not both, but got warmup_steps={warmup_steps}, warmup_ratio={warmup_ratio}"
-        )
-
+    _check_plan_inputs(samples, batch_size, grad_accum, devices, epochs, max_steps, warmup_ratio, warmup_steps)
     effective = batch_size * grad_accum * devices
     batches = steps_per_epoch = naive_spe = train_epochs = None
     if samples is not None:
