@@ -183,61 +183,10 @@ def updates_from_llamafactory(args: Mapping[str, Any], *, rows: int | None, sour
     max_steps = _number(args, "max_steps", int, source)
     up["train.max_steps"] = max_steps if max_steps and max_steps > 0 else None
 
-    sched = args.get("lr_scheduler_type", "linear")
-    if sched not in _SCOUTABLE_SCHEDULERS:
-        raise ConfigError(f"lr_scheduler_type must be one of {', '.join(_SCOUTABLE_SCHEDULERS)} to scout it, but got {sched!r} (in {source})")
-    up["train.lr_scheduler"] = sched
-    kwargs = args.get("lr_scheduler_kwargs")
-    if isinstance(kwargs, str):  # LLaMA-Factory also takes the dict as a JSON string
-        try:
-            kwargs = json.loads(kwargs)
-        except json.JSONDecodeError:
-            raise ConfigError(f"lr_scheduler_kwargs must be a mapping or its JSON text, but got {kwargs!r} (in {source})") from None
-    if kwargs is not None and not isinstance(kwargs, dict):
-        raise ConfigError(f"lr_scheduler_kwargs must be a mapping, but got {kwargs!r} (in {source})")
-    up["train.scheduler_kwargs"] = dict(kwargs or {})
-
-    warmup_steps = _number(args, "warmup_steps", float, source)
-    up["train.warmup_ratio"] = _number(args, "warmup_ratio", float, source) or 0.0
-    up["train.warmup_steps"] = None
-    if warmup_steps and 0 < warmup_steps < 1:  # transformers 5 reads a warmup_steps below 1 as a share of the run
-        up["train.warmup_ratio"] = warmup_steps
-        notes.append(f"warmup_steps {warmup_steps:g} is below 1, which transformers 5 reads as a share: train.warmup_ratio")
-    elif warmup_steps:
-        if not warmup_steps.is_integer():
-            raise ConfigError(f"warmup_steps must be a whole number of steps or a share below 1, but got {warmup_steps!r} (in {source})")
-        up["train.warmup_steps"] = int(warmup_steps)
-
-    method = args.get("finetuning_type", "lora")
-    if method == "lora":
-        up["train.method"] = "qlora" if args.get("quantization_bit") is not None else "lora"
-        rank = _number(args, "lora_rank", int, source)
-        alpha = _number(args, "lora_alpha", float, source)
-        if alpha is None:
-            alpha = 2 * rank
-            notes.append(f"lora_alpha is unset, so LLaMA-Factory uses 2 x lora_rank = {alpha}: train.lora.alpha = {alpha}")
-        up["train.lora.r"] = rank
-        up["train.lora.alpha"] = int(alpha) if float(alpha).is_integer() else alpha
-        up["train.lora.dropout"] = _number(args, "lora_dropout", float, source)
-        up["train.lora.target"] = _lora_target(args.get("lora_target", "all"))
-    else:
-        up["train.method"] = "full"
-
-    bf16, fp16 = _flag(args, "bf16") or _flag(args, "pure_bf16"), _flag(args, "fp16")
-    if bf16 and fp16:
-        raise ConfigError(f"bf16 and fp16 cannot both be true (in {source})")
-    up["train.precision"] = "bf16" if bf16 else "fp16" if fp16 else "fp32"
-
-    strategy = args.get("eval_strategy", "no")
-    if strategy == "steps":
-        steps = _number(args, "eval_steps", int, source) or up["train.logging_steps"]
-        up["train.eval_strategy"], up["train.eval_steps"] = "steps", steps
-    elif strategy in ("epoch", "no"):
-        up["train.eval_strategy"] = "epoch"
-        if strategy == "no":
-            notes.append("eval_strategy is 'no': each trial evaluates once per epoch and at its end (your file keeps 'no')")
-    else:
-        raise ConfigError(f"eval_strategy must be one of no, steps, epoch, but got {strategy!r} (in {source})")
+    up.update(_scheduler_updates(args, source))
+    up.update(_warmup_updates(args, source, notes))
+    up.update(_method_updates(args, source, notes))
+    up.update(_precision_and_eval_updates(args, source, notes, logging_steps=up["train.logging_steps"]))
 
     val_size = _number(args, "val_size", float, source)
     if val_size and val_size >= 1:
@@ -247,6 +196,71 @@ def updates_from_llamafactory(args: Mapping[str, Any], *, rows: int | None, sour
     if val_size and 0 < val_size < 1:
         up["data.eval_split"] = val_size
     return up, notes
+
+
+def _scheduler_updates(args: Mapping[str, Any], source: str) -> dict[str, Any]:
+    sched = args.get("lr_scheduler_type", "linear")
+    if sched not in _SCOUTABLE_SCHEDULERS:
+        raise ConfigError(f"lr_scheduler_type must be one of {', '.join(_SCOUTABLE_SCHEDULERS)} to scout it, but got {sched!r} (in {source})")
+    kwargs = args.get("lr_scheduler_kwargs")
+    if isinstance(kwargs, str):  # LLaMA-Factory also takes the dict as a JSON string
+        try:
+            kwargs = json.loads(kwargs)
+        except json.JSONDecodeError:
+            raise ConfigError(f"lr_scheduler_kwargs must be a mapping or its JSON text, but got {kwargs!r} (in {source})") from None
+    if kwargs is not None and not isinstance(kwargs, dict):
+        raise ConfigError(f"lr_scheduler_kwargs must be a mapping, but got {kwargs!r} (in {source})")
+    return {"train.lr_scheduler": sched, "train.scheduler_kwargs": dict(kwargs or {})}
+
+
+def _warmup_updates(args: Mapping[str, Any], source: str, notes: list[str]) -> dict[str, Any]:
+    warmup_steps = _number(args, "warmup_steps", float, source)
+    up: dict[str, Any] = {"train.warmup_ratio": _number(args, "warmup_ratio", float, source) or 0.0, "train.warmup_steps": None}
+    if warmup_steps and 0 < warmup_steps < 1:  # transformers 5 reads a warmup_steps below 1 as a share of the run
+        up["train.warmup_ratio"] = warmup_steps
+        notes.append(f"warmup_steps {warmup_steps:g} is below 1, which transformers 5 reads as a share: train.warmup_ratio")
+    elif warmup_steps:
+        if not warmup_steps.is_integer():
+            raise ConfigError(f"warmup_steps must be a whole number of steps or a share below 1, but got {warmup_steps!r} (in {source})")
+        up["train.warmup_steps"] = int(warmup_steps)
+    return up
+
+
+def _method_updates(args: Mapping[str, Any], source: str, notes: list[str]) -> dict[str, Any]:
+    if args.get("finetuning_type", "lora") != "lora":
+        return {"train.method": "full"}
+    rank = _number(args, "lora_rank", int, source)
+    alpha = _number(args, "lora_alpha", float, source)
+    if alpha is None:
+        alpha = 2 * rank
+        notes.append(f"lora_alpha is unset, so LLaMA-Factory uses 2 x lora_rank = {alpha}: train.lora.alpha = {alpha}")
+    return {
+        "train.method": "qlora" if args.get("quantization_bit") is not None else "lora",
+        "train.lora.r": rank,
+        "train.lora.alpha": int(alpha) if float(alpha).is_integer() else alpha,
+        "train.lora.dropout": _number(args, "lora_dropout", float, source),
+        "train.lora.target": _lora_target(args.get("lora_target", "all")),
+    }
+
+
+def _precision_and_eval_updates(
+    args: Mapping[str, Any], source: str, notes: list[str], *, logging_steps: int | None
+) -> dict[str, Any]:
+    bf16, fp16 = _flag(args, "bf16") or _flag(args, "pure_bf16"), _flag(args, "fp16")
+    if bf16 and fp16:
+        raise ConfigError(f"bf16 and fp16 cannot both be true (in {source})")
+    up: dict[str, Any] = {"train.precision": "bf16" if bf16 else "fp16" if fp16 else "fp32"}
+    strategy = args.get("eval_strategy", "no")
+    if strategy == "steps":
+        steps = _number(args, "eval_steps", int, source) or logging_steps
+        up["train.eval_strategy"], up["train.eval_steps"] = "steps", steps
+    elif strategy in ("epoch", "no"):
+        up["train.eval_strategy"] = "epoch"
+        if strategy == "no":
+            notes.append("eval_strategy is 'no': each trial evaluates once per epoch and at its end (your file keeps 'no')")
+    else:
+        raise ConfigError(f"eval_strategy must be one of no, steps, epoch, but got {strategy!r} (in {source})")
+    return up
 
 
 def _short(value: float) -> float:

@@ -23,6 +23,18 @@ __all__ = ["PLOT_FORMATS", "plot_schedules"]
 PLOT_FORMATS = ("png", "svg", "pdf")
 
 
+def _title(curves: Sequence[ScheduleCurve], total: int, same_warmup: bool) -> str:
+    """"Learning-rate schedules (peak LR ..., N steps, warmup ...)": what all curves share."""
+    lrs = sorted({c.lr for c in curves})
+    lr_txt = f"peak LR {lrs[0]:g}" if len(lrs) == 1 else "peak LR " + ", ".join(f"{v:g}" for v in lrs)
+    warm_txt = ""
+    if same_warmup and curves[0].warmup_steps:
+        c = curves[0]
+        ratio = f"{c.warmup_ratio:g} = " if c.warmup_ratio is not None else ""
+        warm_txt = f", warmup {ratio}{c.warmup_steps} steps"
+    return f"Learning-rate schedules ({lr_txt}, {total:,} steps{warm_txt})"
+
+
 def plot_schedules(
     curves: Sequence[ScheduleCurve],
     path: str | os.PathLike[str],
@@ -86,16 +98,7 @@ def plot_schedules(
     fmt_y.set_powerlimits((-2, 3))
     ax.yaxis.set_major_formatter(fmt_y)
     ax.grid(True, alpha=0.3)
-    if title is None:
-        lrs = sorted({c.lr for c in curves})
-        lr_txt = f"peak LR {lrs[0]:g}" if len(lrs) == 1 else "peak LR " + ", ".join(f"{v:g}" for v in lrs)
-        warm_txt = ""
-        if same_warmup and curves[0].warmup_steps:
-            c = curves[0]
-            ratio = f"{c.warmup_ratio:g} = " if c.warmup_ratio is not None else ""
-            warm_txt = f", warmup {ratio}{c.warmup_steps} steps"
-        title = f"Learning-rate schedules ({lr_txt}, {total:,} steps{warm_txt})"
-    ax.set_title(title)
+    ax.set_title(title if title is not None else _title(curves, total, same_warmup))
     if outside:
         fig.legend(loc="outside lower center", fontsize="small", frameon=False)
     else:
