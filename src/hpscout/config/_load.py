@@ -39,7 +39,9 @@ def load_config(path: str | os.PathLike[str], overrides: Iterable[str] = ()) -> 
     Relative data paths are resolved against the config file's folder when they exist there.
 
     Example:
-        >>> cfg = load_config("examples/sst2-minilm-lora.yaml", ["train.learning_rate=3e-3"])  # doctest: +SKIP
+        >>> cfg = load_config("examples/sst2-minilm-lora.yaml", ["train.learning_rate=3e-3"])
+        >>> cfg.train.learning_rate
+        0.003
     """
     p = Path(path)
     data, positions = load_yaml_file(p)
@@ -92,7 +94,9 @@ def apply_updates(config: ExperimentConfig, updates: Mapping[str, Any], *, sourc
     """Return a new validated config with dotted ``updates`` applied.
 
     Example:
-        >>> cfg2 = apply_updates(cfg, {"train.lora.r": 16})  # doctest: +SKIP
+        >>> cfg = load_config("examples/sst2-minilm-lora.yaml")
+        >>> apply_updates(cfg, {"train.lora.r": 16}).train.lora.r
+        16
     """
     data = config.model_dump(mode="json")  # not config_to_dict: the derived config keeps the storage password
     for key, value in updates.items():

@@ -42,8 +42,8 @@ def lint_file(
         Findings, errors first.
 
     Example:
-        >>> findings = lint_file("llamafactory_sft.yaml", samples=20_000)  # doctest: +SKIP
-        >>> any(f.severity == "error" for f in findings)  # doctest: +SKIP
+        >>> findings = lint_file("examples/llamafactory_sft.yaml", samples=20_000)
+        >>> any(f.severity == "error" for f in findings)
         False
     """
     return lint_settings(read_settings(path, samples=samples, devices=devices, model_params=model_params))

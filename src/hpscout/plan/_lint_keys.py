@@ -62,7 +62,7 @@ def is_known_key(key: str) -> bool:
     """True when LLaMA-Factory 0.9.x or transformers' (Seq2Seq)TrainingArguments accepts ``key``.
 
     Example:
-        >>> is_known_key("learning_rate"), is_known_key("learnin_rate")  # doctest: +SKIP
+        >>> is_known_key("learning_rate"), is_known_key("learnin_rate")
         (True, False)
     """
     return key in known_keys() or key in _installed_training_args_fields()
