@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from hpscout._errors import ConfigError
 from hpscout.cli._common import (
     ConfigArg,
     JsonOpt,
@@ -51,7 +52,6 @@ RunCellOpt = Annotated[str | None, typer.Option("--run-cell", hidden=True, show_
 
 
 def _run_cell(ref: str | None) -> Callable[..., Any] | None:
-    from hpscout._errors import ConfigError
 
     if ref is None:
         return None

@@ -1,8 +1,12 @@
 """The ``hpscout`` application: registers the commands and maps errors to exit codes.
 
 Each command lives in its own module (``_plan.py``, ``_subset.py``, ...) and
-exposes ``register(app)``. Commands import heavy libraries inside their bodies,
-so ``hpscout --help`` stays fast and never imports torch.
+exposes ``register(app)``. Command modules import the light packages at the top
+(``hpscout.config``, ``hpscout.plan``, ``hpscout.store``); the packages that load
+numpy, optuna, scipy, datasets or torch (``hpscout.data``, ``search``, ``runner``,
+``analysis``, ``report``, ``export``, ``workflow``, ``llamafactory``) are imported
+inside the command bodies, so ``hpscout --help`` stays fast (tested: it never
+imports torch or optuna).
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import sys
 import typer
 
 from hpscout._errors import HpscoutError
+from hpscout._secrets import mask_secrets
+from hpscout._signals import Terminated, install_sigterm_handler, received
 from hpscout._version import __version__
 from hpscout.cli import _analysis, _config, _plan, _report, _run, _search, _subset, _train
 
@@ -71,7 +77,6 @@ for _info in app.registered_commands:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    from hpscout._signals import Terminated
     from hpscout.cli._common import interrupt_note
 
     what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted (Ctrl-C)", 130)
@@ -87,8 +92,6 @@ def _os_error_message(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
-    from hpscout._secrets import mask_secrets
-    from hpscout._signals import install_sigterm_handler
     from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, on_interrupt, setup_logging
 
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
@@ -134,7 +137,6 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         raise
     if rc == 130:  # typer swallows the interrupt and returns 130
-        from hpscout._signals import Terminated, received
 
         return _interrupted(Terminated() if received() else KeyboardInterrupt())
     return int(rc or 0) if isinstance(rc, int) else 0

@@ -10,6 +10,10 @@ from typing import Annotated, Any
 
 import typer
 
+from hpscout._secrets import mask_secrets
+from hpscout.config import load_config
+from hpscout.store import check_writable
+
 ConfigArg = Annotated[Path, typer.Argument(help="Experiment config (YAML).", show_default=False)]
 SetOpt = Annotated[
     list[str] | None,
@@ -36,7 +40,6 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JS
 
 def load(config: Path, overrides: list[str] | None) -> Any:
     """Load and validate an experiment config with ``--set`` overrides applied."""
-    from hpscout.config import load_config
 
     return load_config(config, overrides or [])
 
@@ -46,7 +49,6 @@ def load_scouting(config: Path, overrides: list[str] | None, *, quiet: bool = Fa
     (``scout.min_steps``; reads the data file), as ``hpscout run`` resolves it: every command that
     trains rungs or reads them (search, worker, transfer, ablate) uses this."""
     from hpscout.search import resolve_scout
-    from hpscout.store import check_writable
 
     cfg = load(config, overrides)
     check_writable(cfg.run_dir)  # these commands write into the run folder: say so before reading any data
@@ -65,14 +67,12 @@ def echo_json(obj: Any) -> None:
 
 def warn(message: str) -> None:
     """Print a warning on stderr (URL passwords masked)."""
-    from hpscout._secrets import mask_secrets
 
     typer.echo(f"warning: {mask_secrets(message)}", err=True)
 
 
 def info(message: str) -> None:
     """Print progress on stderr so stdout stays clean for tables and JSON (URL passwords masked)."""
-    from hpscout._secrets import mask_secrets
 
     print(mask_secrets(message), file=sys.stderr, flush=True)
 
@@ -99,7 +99,6 @@ class _StderrHandler(logging.Handler):
     """``warning: ...`` on the stderr of the moment (tests swap it), URL passwords masked."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        from hpscout._secrets import mask_secrets
 
         try:
             print(f"{record.levelname.lower()}: {mask_secrets(record.getMessage())}", file=sys.stderr, flush=True)

@@ -8,7 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
+from hpscout._errors import ConfigError
+from hpscout._io import atomic_write_text
 from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, load, warn
+from hpscout.config import config_to_dict
+from hpscout.store import check_writable
 
 TEMPLATES = ("sst2-minilm-lora", "alpaca-sft", "custom-script", "seq2seq-dialogue-summary")
 
@@ -23,7 +27,6 @@ def validate(config: ConfigArg, set_: SetOpt = None, as_json: JsonOpt = False) -
     Example:
         hpscout validate examples/sst2-minilm-lora.yaml --set train.learning_rate=3e-3
     """
-    from hpscout.config import config_to_dict
 
     cfg = load(config, set_)
     _check_outputs(cfg)
@@ -87,7 +90,6 @@ def ladder_lines(cfg: Any, source: Path) -> list[str]:
 def _check_outputs(cfg: Any) -> None:
     """output_dir takes files (or can be created) and the study storage answers; nothing is created."""
     from hpscout.search import check_storage
-    from hpscout.store import check_writable
 
     check_writable(cfg.run_dir)
     check_storage(cfg)
@@ -108,8 +110,6 @@ def init(
         hpscout init --template sst2-minilm-lora --out sst2.yaml && hpscout run sst2.yaml
         hpscout init --from-llamafactory my_sft.yaml --out scout.yaml
     """
-    from hpscout._errors import ConfigError
-    from hpscout._io import atomic_write_text
 
     if template not in TEMPLATES:
         raise ConfigError(f"--template must be one of {', '.join(TEMPLATES)}, but got {template!r}")

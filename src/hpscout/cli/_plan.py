@@ -13,7 +13,28 @@ import typer
 
 from hpscout._errors import ConfigError
 from hpscout._format import text_table
+from hpscout._io import atomic_write_text
 from hpscout.cli._common import JsonOpt, echo_json, info, warn
+from hpscout.plan import (
+    BUDGET_CHOICES,
+    METHOD_CHOICES,
+    METRIC_DRIVEN_SCHEDULES,
+    PLOT_FORMATS,
+    PRESET_CHOICES,
+    SCHEDULE_NAMES,
+    TASK_CHOICES,
+    USE_CASE_CHOICES,
+    compute_schedule,
+    lint_file,
+    metric_driven_explanation,
+    parse_model_size,
+    plan_steps,
+    plot_schedules,
+    schedule_options,
+)
+from hpscout.plan import (
+    recommend as recommend_config,
+)
 
 __all__ = ["register"]
 
@@ -100,7 +121,6 @@ def schedule(
       hpscout schedule --compare linear,cosine,polynomial --lr 5e-5 --total-steps 1000 --plot out.png
       hpscout schedule --type cosine --compare-warmup 0,0.05,0.1 --lr 2e-3 --total-steps 600 --plot w.svg
     """
-    from hpscout.plan import METRIC_DRIVEN_SCHEDULES, metric_driven_explanation, plot_schedules
 
     names = _schedule_names(type_, compare)
     ratios = _check_schedule_numbers(lr, total_steps, warmup_steps, warmup_ratio, compare_warmup, plot)
@@ -135,7 +155,6 @@ def schedule(
 
 def _schedule_names(type_: str | None, compare: str | None) -> list[str]:
     """The schedule names of ``--type`` or ``--compare``, checked."""
-    from hpscout.plan import SCHEDULE_NAMES
 
     allowed = ", ".join(SCHEDULE_NAMES)
     if type_ is not None and compare is not None:
@@ -159,7 +178,6 @@ def _check_schedule_numbers(
     compare_warmup: str | None, plot: Path | None,
 ) -> list[float | None]:
     """Check the numeric flags; the warmup ratios to draw (one, or ``--compare-warmup``'s)."""
-    from hpscout.plan import PLOT_FORMATS
 
     if lr is None or total_steps is None:
         raise ConfigError("--lr (peak learning rate) and --total-steps (optimizer steps) are required")
@@ -188,7 +206,6 @@ def _check_schedule_numbers(
 def _check_schedule_options(type_: str | None, names: list[str], given: dict[str, Any]) -> dict[str, Any]:
     """Schedule options given on the command line: an error for ``--type`` that does not take one, a warning
     for ``--compare`` when no compared schedule does."""
-    from hpscout.plan import schedule_options
 
     if type_ is not None:
         takes = schedule_options(type_)
@@ -207,7 +224,6 @@ def _compute_curves(
     names: list[str], lr: float, total_steps: int, warmup_steps: int | None, ratios: list[float | None],
     given: dict[str, Any],
 ) -> list[Any]:
-    from hpscout.plan import compute_schedule, schedule_options
 
     curves = []
     for n in names:
@@ -319,7 +335,6 @@ def plan(
       hpscout plan --samples 10000 --batch-size 8 --grad-accum 4 --devices 2 --epochs 3 --warmup-ratio 0.1
       hpscout plan --samples 10000 --batch-size 8 --max-steps 500 --warmup-steps 30 --json
     """
-    from hpscout.plan import plan_steps
 
     if batch_size is None:
         raise ConfigError("--batch-size (per-device train batch size) is required")
@@ -394,7 +409,6 @@ def lint(
       hpscout lint llamafactory_sft.yaml
       hpscout lint hpscout.yaml --samples 20000 --json
     """
-    from hpscout.plan import lint_file, parse_model_size
 
     if file is None:
         raise ConfigError("lint needs a FILE: an hpscout config or a LLaMA-Factory / HF training YAML")
@@ -448,16 +462,6 @@ def recommend(
       hpscout recommend --use-case chatbot --model-size 7B --gpu A100
       hpscout recommend --task seq2seq --samples 12000 --model-size 124M --method full --preset balanced --gpu V100
     """
-    from hpscout._io import atomic_write_text
-    from hpscout.plan import (
-        BUDGET_CHOICES,
-        METHOD_CHOICES,
-        PRESET_CHOICES,
-        TASK_CHOICES,
-        USE_CASE_CHOICES,
-        parse_model_size,
-    )
-    from hpscout.plan import recommend as recommend_config
 
     for flag, value, allowed in (
         ("--use-case", use_case, USE_CASE_CHOICES), ("--preset", preset, PRESET_CHOICES),

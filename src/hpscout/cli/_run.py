@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from hpscout.cli._common import STUDY_INTERRUPT_NOTE, ConfigArg, SetOpt, StorageOpt, load, on_interrupt
+from hpscout.store import check_writable
 
 
 def run(
@@ -25,7 +26,6 @@ def run(
         hpscout run my.yaml --only report
     """
     from hpscout.search import storage_url
-    from hpscout.store import check_writable
     from hpscout.workflow import run_workflow
 
     cfg = load(config, set_)

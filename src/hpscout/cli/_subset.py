@@ -9,7 +9,10 @@ import typer
 
 from hpscout._checks import check_fraction
 from hpscout._errors import DataError
+from hpscout._io import atomic_write_json
 from hpscout.cli._common import JsonOpt, echo_json, info
+from hpscout.config import BUILTIN_PREFIX, builtin_path
+from hpscout.store import check_writable
 
 
 def _parse_fractions(text: str) -> list[float]:
@@ -83,10 +86,7 @@ def subset(
         hpscout subset builtin:sst2/train.tsv --fractions 0.01,0.02,0.05,0.1 --stratify label --seed 42 --out runs/sst2-subsets --report
         hpscout subset builtin:alpaca/alpaca_en_demo.json --fractions 0.1,0.5 --stratify length_bucket:output --out runs/alpaca-subsets
     """
-    from hpscout._io import atomic_write_json
-    from hpscout.config import BUILTIN_PREFIX, builtin_path
     from hpscout.data import format_report, representativeness, subsets_from_file
-    from hpscout.store import check_writable
 
     source = str(builtin_path(data)) if data.startswith(BUILTIN_PREFIX) else data
     fracs = _parse_fractions(fractions)

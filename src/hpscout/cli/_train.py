@@ -11,6 +11,7 @@ import typer
 from hpscout._checks import check_fraction
 from hpscout._errors import RunnerError
 from hpscout.cli._common import ConfigArg, JsonOpt, SetOpt, echo_json, info, load, on_interrupt
+from hpscout.store import RunLayout, check_writable
 
 
 def train(
@@ -44,7 +45,6 @@ def train(
         hpscout train my.yaml --out runs/my/trials/lr-check --json
     """
     from hpscout.runner import RESULT_FILE, TrainProgress, run_trial, validate_trial_config
-    from hpscout.store import RunLayout, check_writable
 
     if fraction is not None:
         check_fraction(fraction, "--fraction", error=RunnerError)
