@@ -103,16 +103,7 @@ def run_ablation(
     summary = summarize_ablation(
         baseline_runs, factor_runs, direction=config.search.direction, alpha=config.ablation.alpha
     )
-    summary["baseline"].update(
-        {
-            "source": info["source"],
-            "trial": info.get("trial"),
-            "params": info.get("params", {}),
-            "fraction": cells.fraction,
-            "fingerprint": cells.fp,
-            "train": config_to_dict(baseline_config)["train"],
-        }
-    )
+    summary["baseline"].update(_baseline_source(info, cells))
     section = {
         "metric": config.search.metric,
         "direction": config.search.direction,
@@ -130,6 +121,18 @@ def run_ablation(
     if write:
         write_section(config, "ablation", section)
     return section
+
+
+def _baseline_source(info: Mapping[str, Any], cells: _AblationCells) -> dict[str, Any]:
+    """Where the baseline came from and what it is, for the section's ``baseline`` entry."""
+    return {
+        "source": info["source"],
+        "trial": info.get("trial"),
+        "params": info.get("params", {}),
+        "fraction": cells.fraction,
+        "fingerprint": cells.fp,
+        "train": config_to_dict(cells.baseline)["train"],
+    }
 
 
 def _seed_count(config: ExperimentConfig, seeds: int | None) -> int:
