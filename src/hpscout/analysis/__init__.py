@@ -10,18 +10,20 @@ Example:
     2.0
 """
 
-from hpscout.analysis._ablation import (
+from hpscout.analysis._ablation import run_ablation
+from hpscout.analysis._ablation_plan import (
     DEFAULT_FACTORS,
-    EXPECTED_PATTERNS,
     AblationLevel,
-    CellRun,
     ablation_plan,
-    apply_ablation_verdicts,
-    check_pattern,
     default_factors,
     resolve_baseline,
     resolve_level,
-    run_ablation,
+)
+from hpscout.analysis._ablation_verdicts import (
+    EXPECTED_PATTERNS,
+    CellRun,
+    apply_ablation_verdicts,
+    check_pattern,
     summarize_ablation,
 )
 from hpscout.analysis._analysis_file import (
@@ -56,14 +58,8 @@ from hpscout.analysis._stats import (
     welch_test,
 )
 from hpscout.analysis._summary import analyze_search
-from hpscout.analysis._transfer import (
-    compare_transfer,
-    run_transfer,
-    soft_agreement,
-    topk_size,
-    transfer_fraction,
-    transfer_trust,
-)
+from hpscout.analysis._transfer import compare_transfer, soft_agreement, topk_size, transfer_trust
+from hpscout.analysis._transfer_climb import run_transfer, transfer_fraction
 
 __all__ = [
     "ANALYSIS_VERSION",

@@ -131,6 +131,7 @@ from typing import Any
 
 from hpscout._errors import StorageError
 from hpscout._io import atomic_write_json, read_json
+from hpscout.store import RunLayout
 
 __all__ = ["ANALYSIS_VERSION", "SECTIONS", "analysis_path", "read_analysis", "write_section"]
 
@@ -145,8 +146,6 @@ def analysis_path(target: Any) -> Path:
     """The analysis file of a config (``<run_dir>/analysis.json``), or ``target`` itself when it is a path."""
     if isinstance(target, (str, os.PathLike)):
         return Path(target)
-    from hpscout.store import RunLayout
-
     return RunLayout.of(target).analysis
 
 

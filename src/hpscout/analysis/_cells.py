@@ -11,6 +11,8 @@ Resuming: a cell counts as done when the study holds a trial with its key and th
 same fingerprint that ended COMPLETE, or FAIL with a *recorded* outcome
 (``diverged``, ``oom``: they would end the same way again). Cells that failed
 for other reasons, and cells run for a different baseline, run again.
+:class:`CellLedger` is that rule for one analysis study (ablation, transfer): it
+reuses the done cells, runs the missing ones and counts both.
 """
 
 from __future__ import annotations
@@ -23,11 +25,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
+import optuna
+
 from hpscout.config import ExperimentConfig, config_to_dict
-from hpscout.runner import TrialResult, TrialStatus
-from hpscout.store import safe_label
+from hpscout.runner import TrialResult, TrialStatus, run_trial
+from hpscout.search import config_for_params, open_study
+from hpscout.store import RunLayout, safe_label
 
 __all__ = [
+    "CellLedger",
     "RunCell",
     "RECORDED_STATUSES",
     "default_run_cell",
@@ -53,9 +59,7 @@ class RunCell(Protocol):
 
 
 def default_run_cell(config: ExperimentConfig, out_dir: Path, fraction: float) -> TrialResult:
-    """Run a cell through :func:`hpscout.runner.run_trial` (the real trainer)."""
-    from hpscout.runner import run_trial  # lazy: the runner imports torch
-
+    """Run a cell through :func:`hpscout.runner.run_trial` (the real trainer; it imports torch when it runs)."""
     return run_trial(config, out_dir=out_dir, fraction=fraction)
 
 
@@ -88,22 +92,16 @@ def fingerprint(config: ExperimentConfig) -> str:
 
 def config_for_trial(config: ExperimentConfig, trial: Any) -> ExperimentConfig:
     """The config a search trial ran: its params resolved through ``config.search.space`` and applied."""
-    from hpscout.search import config_for_params
-
     return config_for_params(config, dict(trial.params))
 
 
 def open_analysis_study(config: ExperimentConfig, suffix: str, storage: str | None) -> Any:
     """The study ``<name><suffix>`` in the search's storage (created when absent)."""
-    from hpscout.search import open_study
-
     return open_study(config, storage=storage, suffix=suffix)
 
 
 def done_cells(study: Any) -> dict[tuple[str, str], Any]:
     """Finished cells of ``study``: ``(cell key, fingerprint) -> FrozenTrial`` (the latest wins)."""
-    import optuna
-
     out: dict[tuple[str, str], Any] = {}
     for t in study.get_trials(deepcopy=False):
         key = t.user_attrs.get("cell")
@@ -143,8 +141,6 @@ def run_and_record(
     Returns:
         The FrozenTrial added to the study (its ``number`` is not set).
     """
-    import optuna
-
     safe_label(out_dir.name)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = run_cell(config, out_dir, fraction)
@@ -179,3 +175,53 @@ def run_and_record(
     )
     study.add_trial(trial)
     return trial
+
+
+class CellLedger:
+    """The cells of one analysis study (``<name>-<kind>``): reuse the done ones, run the missing ones, count both.
+
+    Each cell runs into ``<run_dir>/<kind>/<name>`` and is recorded with ``kind`` in its
+    user attributes. ``counts`` holds ``cells`` (looked up), ``ran`` and ``reused``.
+    """
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        kind: str,
+        *,
+        study: Any = None,
+        storage: str | None = None,
+        run_cell: RunCell | Callable[..., TrialResult] | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.study = study if study is not None else open_analysis_study(config, f"-{kind}", storage)
+        self.run_cell = run_cell or default_run_cell
+        self.say: Callable[[str], None] = progress or (lambda _msg: None)
+        self.root = RunLayout.of(config).root / kind
+        self.done = done_cells(self.study)
+        self.counts = {"cells": 0, "ran": 0, "reused": 0}
+
+    def record(
+        self, *, key: str, fp: str, name: str, config: ExperimentConfig, fraction: float, attrs: Mapping[str, Any]
+    ) -> Any:
+        """The trial of cell ``(key, fp)``: the recorded one, else the one :func:`run_and_record` adds now."""
+        self.counts["cells"] += 1
+        trial = self.done.get((key, fp))
+        if trial is not None:
+            self.counts["reused"] += 1
+            return trial
+        self.say(f"{self.kind}: running {name}")
+        trial = run_and_record(
+            self.study,
+            key=key,
+            fp=fp,
+            config=config,
+            out_dir=self.root / name,
+            fraction=fraction,
+            run_cell=self.run_cell,
+            attrs={"kind": self.kind, **attrs},
+        )
+        self.done[(key, fp)] = trial
+        self.counts["ran"] += 1
+        return trial

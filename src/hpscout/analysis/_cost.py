@@ -24,7 +24,11 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hpscout._errors import StorageError
+from hpscout.analysis._ablation_plan import FRACTION_KEY, default_factors
+from hpscout.analysis._analysis_file import write_section
 from hpscout.config import ExperimentConfig
+from hpscout.search import budget_of, ladder_reduction_factor, load_study
 
 __all__ = ["BUDGET_RATIO", "STUDY_SUFFIXES", "climb_cost", "compute_cost", "cost_summary", "full_samples_of", "preflight"]
 
@@ -122,9 +126,6 @@ def _estimate_full_rows(studies: Mapping[str, Any]) -> int | None:
 
 
 def _load_studies(config: ExperimentConfig, storage: str | None) -> dict[str, Any]:
-    from hpscout._errors import StorageError
-    from hpscout.search import load_study
-
     out: dict[str, Any] = {}
     for stage, suffix in STUDY_SUFFIXES.items():
         try:
@@ -186,8 +187,6 @@ def compute_cost(
         }
     )
     if write:
-        from hpscout.analysis._analysis_file import write_section
-
         write_section(config, "cost", section)
     return section
 
@@ -232,8 +231,6 @@ def climb_cost(config: ExperimentConfig) -> tuple[float, list[float]]:
 def _ablation_runs(config: ExperimentConfig) -> float:
     """The ablation's cost in full-data runs: (baseline + every level) x seeds at the scouting fraction
     (levels of ``scout.fraction`` at their own fraction); no factors means the default ones."""
-    from hpscout.analysis._ablation import FRACTION_KEY, default_factors
-
     factors = config.ablation.factors or default_factors(config)
     cells = config.scout.fraction
     for key, levels in factors.items():
@@ -263,8 +260,6 @@ def preflight(config: ExperimentConfig, ladder: Any, *, trials: int | None = Non
         ladder: the :class:`hpscout.search.LadderPlan` (rows and rungs).
         trials: the trial budget (default ``search.trials``; grid: its cell count).
     """
-    from hpscout.search import budget_of, ladder_reduction_factor
-
     rungs = [r.fraction for r in ladder.rungs]
     n = budget_of(config, trials)
     eta = ladder_reduction_factor(rungs) if len(rungs) > 1 else 1

@@ -18,9 +18,13 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-from hpscout.config import ExperimentConfig
+import optuna
 
-__all__ = ["MIN_TRIALS", "importance_from_trials", "compute_importance", "top_fraction_trials"]
+from hpscout.analysis._analysis_file import write_section
+from hpscout.config import ExperimentConfig
+from hpscout.search import load_study
+
+__all__ = ["MIN_TRIALS", "best_first", "importance_from_trials", "compute_importance", "top_fraction_trials"]
 
 #: fewer COMPLETE trials than this give an explicit "not enough trials" entry
 MIN_TRIALS = 3
@@ -28,8 +32,6 @@ MIN_TRIALS = 3
 
 def top_fraction_trials(study: Any, fraction: float) -> list[Any]:
     """COMPLETE trials with a finite value measured at ``fraction`` (trials without the attribute count)."""
-    import optuna
-
     out = []
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         if t.value is None or not math.isfinite(t.value):
@@ -39,6 +41,12 @@ def top_fraction_trials(study: Any, fraction: float) -> list[Any]:
             continue
         out.append(t)
     return out
+
+
+def best_first(study: Any, config: ExperimentConfig) -> list[Any]:
+    """:func:`top_fraction_trials` at ``scout.fraction``, best first (ties keep the study's order)."""
+    sign = 1 if config.greater_is_better else -1
+    return sorted(top_fraction_trials(study, config.scout.fraction), key=lambda t: -sign * t.value)
 
 
 def importance_from_trials(
@@ -60,8 +68,7 @@ def importance_from_trials(
         >>> importance_from_trials([], direction="minimize")["status"]
         'not enough trials'
     """
-    import optuna
-    from optuna.importance import (
+    from optuna.importance import (  # lazy: it imports scikit-learn, scipy and pandas
         FanovaImportanceEvaluator,
         PedAnovaImportanceEvaluator,
         get_param_importances,
@@ -123,14 +130,10 @@ def compute_importance(
         {'train.learning_rate': 0.81, 'train.lora.r': 0.19}
     """
     if study is None:
-        from hpscout.search import load_study
-
         study = load_study(config, storage=storage)
     trials = top_fraction_trials(study, config.scout.fraction)
     section = importance_from_trials(trials, direction=config.search.direction, seed=config.seed)
     section.update({"fraction": config.scout.fraction, "metric": config.search.metric, "study": study.study_name})
     if write:
-        from hpscout.analysis._analysis_file import write_section
-
         write_section(config, "importance", section)
     return section

@@ -9,6 +9,7 @@ from hpscout.analysis._cost import compute_cost
 from hpscout.analysis._importance import compute_importance
 from hpscout.analysis._lr_scaling import compute_lr_scaling
 from hpscout.config import ExperimentConfig
+from hpscout.search import load_study
 
 __all__ = ["analyze_search"]
 
@@ -27,8 +28,6 @@ def analyze_search(
         >>> sections["cost"]["ratio"]  # doctest: +SKIP
         0.04
     """
-    from hpscout.search import load_study
-
     study = load_study(config, storage=storage)
     out: dict[str, Any] = {"importance": compute_importance(config, study=study)}
     try:

@@ -15,8 +15,21 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, HpscoutError
-from hpscout.analysis import transfer_trust, write_section
-from hpscout.config import ExperimentConfig, config_to_dict, save_config
+from hpscout.analysis import (
+    analyze_search,
+    apply_ablation_verdicts,
+    preflight,
+    read_analysis,
+    run_ablation,
+    run_transfer,
+    transfer_trust,
+    write_section,
+)
+from hpscout.config import ExperimentConfig, config_to_dict, load_config, save_config
+from hpscout.data import write_run_subsets
+from hpscout.export import export_run
+from hpscout.report import build_report
+from hpscout.search import config_for_params, open_study, resolve_scout, run_staged_search, write_top_configs
 from hpscout.store import RunLayout
 from hpscout.workflow._state import STAGES, WorkflowState, config_fingerprint
 
@@ -123,9 +136,6 @@ def plan_scouting(config: ExperimentConfig) -> tuple[ExperimentConfig, Any, dict
     Raises:
         ConfigError: ``scout.min_steps`` cannot be met even on the full data.
     """
-    from hpscout.analysis import preflight
-    from hpscout.search import resolve_scout
-
     config, ladder = resolve_scout(config)
     return config, ladder, preflight(config, ladder)
 
@@ -134,23 +144,17 @@ def plan_scouting(config: ExperimentConfig) -> tuple[ExperimentConfig, Any, dict
 
 
 def _stage_subsets(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.data import write_run_subsets
-
     manifest, report = write_run_subsets(config, layout.subsets_dir)
     return {"manifest": str(manifest), "report": str(report)}
 
 
 def _stage_search(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.search import run_staged_search
-
     summary = run_staged_search(config, storage=storage, progress=True, say=_say)
     return {"n_complete": summary.n_complete, "n_pruned": summary.n_pruned, "n_failed": summary.n_failed,
             "best_value": summary.best_value, "best_trial": summary.best_trial}
 
 
 def _stage_top(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.search import open_study, write_top_configs
-
     study = open_study(config, storage=storage)
     paths = write_top_configs(config, study)
     if not paths:
@@ -162,8 +166,6 @@ def _stage_top(config: ExperimentConfig, layout: RunLayout, storage: str | None)
 
 
 def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.analysis import run_transfer
-
     if not config.transfer.climb_fractions(config.scout.fraction):
         _say(
             f"transfer: no fraction above scout.fraction {config.scout.fraction:g} within transfer.max_fraction "
@@ -179,8 +181,6 @@ def _stage_transfer(config: ExperimentConfig, layout: RunLayout, storage: str | 
 
 
 def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.analysis import analyze_search, read_analysis, run_ablation
-
     # ablate around the config the run will hand over: the transfer check's pick, when it made one
     baseline = None
     pick = (read_analysis(layout.analysis).get("transfer") or {}).get("pick") or {}
@@ -195,10 +195,6 @@ def _stage_ablation(config: ExperimentConfig, layout: RunLayout, storage: str | 
 def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[ExperimentConfig, str]:
     """The final config and why: the transfer check's pick (the best at the highest rung it
     reached: larger-scale evidence beats small-scale evidence), else the search's top-1."""
-    from hpscout.analysis import apply_ablation_verdicts, read_analysis
-    from hpscout.config import load_config
-    from hpscout.search import config_for_params
-
     analysis = read_analysis(layout.analysis)
     transfer = analysis.get("transfer") or {}
     pick = transfer.get("pick")
@@ -228,8 +224,6 @@ def choose_final(config: ExperimentConfig, layout: RunLayout) -> tuple[Experimen
 
 
 def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.export import export_run
-
     final_cfg, why = choose_final(config, layout)
     final = layout.final_dir / "config.yaml"
     if why.startswith("UNTRUSTED"):
@@ -248,8 +242,6 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
 
 
 def _stage_report(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
-    from hpscout.report import build_report
-
     return {"report": str(build_report(layout.root, storage=storage))}
 
 
@@ -280,8 +272,6 @@ def _outputs(layout: RunLayout) -> dict[str, str]:
 
 def final_verdict(layout: RunLayout) -> str:
     """The last console line of a run: which fraction the final config was chosen at, and whether to trust it."""
-    from hpscout.analysis import read_analysis
-
     transfer = read_analysis(layout.analysis).get("transfer") or {}
     trusted, warning = transfer_trust(transfer)
     if not trusted:
