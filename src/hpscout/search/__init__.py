@@ -4,6 +4,8 @@ The whole ``hpscout search`` is :func:`run_search`; ``hpscout worker`` is :func:
 See docs/search.md for the design (rungs, storage choice, resume, many workers).
 """
 
+from hpscout.search._claim import run_worker
+from hpscout.search._devices import apply_threads, assign_gpus, gpu_count, threads_per_worker, visible_gpus
 from hpscout.search._fidelity import (
     FRACTION_STEPS,
     TrialReporter,
@@ -13,8 +15,10 @@ from hpscout.search._fidelity import (
     step_fraction,
 )
 from hpscout.search._ladder import resolve_scout, worst_case
+from hpscout.search._outcomes import TrialFailed, counts_toward_budget, trial_row
 from hpscout.search._progress import Progress, format_table
 from hpscout.search._pruners import PRUNER_NAMES, ladder_reduction_factor, make_pruner
+from hpscout.search._results import SearchSummary, summarize, top_trials, trials_table, write_top_configs
 from hpscout.search._samplers import (
     DEFAULT_STRATEGY,
     SAMPLER_NAMES,
@@ -22,6 +26,7 @@ from hpscout.search._samplers import (
     default_startup_trials,
     make_sampler,
 )
+from hpscout.search._search import run_search
 from hpscout.search._space import (
     config_for_params,
     grid_cells,
@@ -43,24 +48,7 @@ from hpscout.search._storage import (
     storage_kind,
     storage_url,
 )
-from hpscout.search._study import (
-    SearchSummary,
-    TrialFailed,
-    budget_of,
-    counts_toward_budget,
-    load_study,
-    open_study,
-    run_search,
-    run_worker,
-    storage_warnings,
-    summarize,
-    top_trials,
-    trial_row,
-    trials_table,
-    validate_search,
-    write_top_configs,
-)
-from hpscout.search._workers import apply_threads, assign_gpus, gpu_count, threads_per_worker, visible_gpus
+from hpscout.search._study import budget_of, load_study, open_study, storage_warnings, validate_search
 
 __all__ = [
     "narrow_spec",

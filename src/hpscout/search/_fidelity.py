@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 
 import optuna
 
+from hpscout._checks import check_fraction
 from hpscout._errors import SearchError
 
 __all__ = ["FRACTION_STEPS", "fraction_step", "step_fraction", "check_ladder", "run_rungs", "TrialReporter"]
@@ -37,9 +38,8 @@ def fraction_step(fraction: float) -> int:
         >>> [fraction_step(f) for f in (0.01, 0.02, 0.05, 1.0)]
         [100, 200, 500, 10000]
     """
-    if not (isinstance(fraction, (int, float)) and 0 < fraction <= 1):
-        raise SearchError(f"a fidelity fraction must be in (0, 1], but got {fraction!r}")
-    return max(1, round(fraction * FRACTION_STEPS))
+    f = check_fraction(fraction, "a fidelity fraction", error=SearchError)
+    return max(1, round(f * FRACTION_STEPS))
 
 
 def step_fraction(step: int) -> float:

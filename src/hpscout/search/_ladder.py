@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hpscout.config import ExperimentConfig, ParamSpec
+from hpscout.config import ExperimentConfig, ParamSpec, apply_updates
+from hpscout.data import prepare_data
 from hpscout.plan import LadderPlan, WorstCase, plan_ladder
 
 __all__ = ["worst_case", "resolve_scout"]
@@ -80,8 +81,6 @@ def resolve_scout(config: ExperimentConfig, train_rows: int | None = None) -> tu
     (the eval hold-out removed), which reads the data file. The result is a pure function
     of the config and the data, so every worker resolves the same ladder.
     """
-    from hpscout.data import prepare_data
-
     if train_rows is None:
         train_rows = prepare_data(config, config.scout.fraction).full_train_rows
     plan = plan_ladder(
@@ -98,8 +97,6 @@ def resolve_scout(config: ExperimentConfig, train_rows: int | None = None) -> tu
 
 
 def _with_ladder(config: ExperimentConfig, plan: LadderPlan) -> ExperimentConfig:
-    from hpscout.config import apply_updates
-
     updates: dict[str, Any] = {"scout.fraction": plan.fraction, "scout.fidelities": plan.fidelities}
     t = config.transfer
     if t.fraction is not None and t.fraction <= plan.fraction + 1e-12:

@@ -18,11 +18,19 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, TextIO
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
+from rich.console import Console
+from rich.progress import BarColumn, TextColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Column
 
 from hpscout._format import format_duration
+from hpscout.config import ExperimentConfig
+from hpscout.search._outcomes import counts_toward_budget, is_failed_verdict, trial_row
+from hpscout.search._storage import is_storage_outage
 
-__all__ = ["Progress", "format_params", "format_duration", "format_table"]
+__all__ = ["Progress", "format_params", "format_duration", "format_table", "show_trials"]
 
 
 def _fmt_value(v: Any) -> str:
@@ -38,7 +46,12 @@ def format_params(params: Mapping[str, Any], width: int = 100) -> str:
 
 
 def format_table(rows: Iterable[Mapping[str, Any]], *, header: bool = True) -> str:
-    """A compact text table of :func:`hpscout.search.trials_table` rows."""
+    """A compact text table of :func:`hpscout.search.trials_table` rows.
+
+    Fixed column widths, not :func:`hpscout._format.text_table`: the progress prints the rows
+    of each update under a header printed once, and ``hpscout trials`` indents curve notes to
+    the params column, so the columns must not move with the values.
+    """
     lines = [f"{'#':>5}  {'state':<8}  {'value':<10}  {'fraction':<8}  params"] if header else []
     for r in rows:
         value = "-" if r.get("value") is None else f"{r['value']:.5g}"
@@ -81,12 +94,18 @@ class Progress:
         self._header_done = False
         self._last_line = ""
 
+    @classmethod
+    def for_search(cls, config: ExperimentConfig, budget: int | None, *, enabled: bool = True) -> Progress:
+        """The progress of the search of ``config`` (its metric, direction and timeout)."""
+        return cls(
+            budget=budget, metric=config.search.metric, direction=config.search.direction, enabled=enabled,
+            timeout=config.search.timeout,
+        )
+
     def update(self, trials: Iterable[FrozenTrial], *, counted: int | None = None) -> None:
         """Show trials that finished since the last call, then the status line (when it changed)."""
         if not self.enabled:
             return
-        from hpscout.search._study import counts_toward_budget, trial_row
-
         trials = list(trials)
         finished = [t for t in trials if t.state.is_finished()]
         n_counted = counted if counted is not None else sum(1 for t in trials if counts_toward_budget(t))
@@ -117,8 +136,6 @@ class Progress:
         """``(3 complete, 1 pruned, 1 failed) | best ... | ETA ...``: the status line after the count."""
         n_complete = sum(1 for t in trials if t.state == TrialState.COMPLETE)
         n_pruned = sum(1 for t in trials if t.state == TrialState.PRUNED)
-        from hpscout.search._study import is_failed_verdict
-
         n_failed = sum(1 for t in trials if is_failed_verdict(t))
         n_running = sum(1 for t in trials if t.state == TrialState.RUNNING)
         parts = [f"({n_complete} complete, {n_pruned} pruned, {n_failed} failed"]
@@ -143,11 +160,7 @@ class Progress:
 
     def _draw(self, n_counted: int, status: str) -> None:
         if self._bar is None:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn
-            from rich.table import Column
-
-            self._bar = Progress(
+            self._bar = RichProgress(
                 TextColumn("[search] {task.fields[count]} finished", markup=False),
                 BarColumn(bar_width=20),
                 TextColumn("{task.fields[status]}", markup=False, table_column=Column(no_wrap=False, overflow="fold")),
@@ -179,3 +192,14 @@ def _best(trials: list[FrozenTrial], maximize: bool) -> FrozenTrial | None:
     if not done:
         return None
     return max(done, key=lambda t: t.value) if maximize else min(done, key=lambda t: t.value)  # type: ignore[arg-type, return-value]
+
+
+def show_trials(progress: Progress | None, study: optuna.Study) -> None:
+    """Update ``progress`` with the trials of ``study``; a storage outage skips one update."""
+    if progress is None or not progress.enabled:
+        return
+    try:
+        progress.update(study.get_trials(deepcopy=False))
+    except Exception as exc:
+        if not is_storage_outage(exc):
+            raise

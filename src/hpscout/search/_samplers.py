@@ -13,6 +13,7 @@ import optuna
 
 from hpscout._errors import SearchError
 from hpscout.config import ParamSpec
+from hpscout.search._space import as_specs, grid_values, has_conditions
 
 __all__ = ["DEFAULT_STRATEGY", "Strategy", "SAMPLER_NAMES", "make_sampler", "default_startup_trials"]
 
@@ -105,8 +106,6 @@ def make_sampler(
         >>> type(sampler).__name__
         'TPESampler'
     """
-    from hpscout.search._space import as_specs, grid_values, has_conditions
-
     key = (name or "").strip()
     lowered = key.lower()
     with warnings.catch_warnings():

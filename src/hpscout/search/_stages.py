@@ -18,10 +18,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hpscout._errors import SearchError
 from hpscout.config import ExperimentConfig, ParamSpec
+from hpscout.search._results import top_trials
+from hpscout.search._search import SearchOptions, run_search
+from hpscout.search._study import load_study
+
+if TYPE_CHECKING:  # typing.Unpack is Python >= 3.11; hpscout runs on 3.10 too
+    from typing import Unpack
 
 __all__ = ["narrow_spec", "stage_config", "run_staged_search"]
 
@@ -90,22 +96,18 @@ def stage_config(config: ExperimentConfig, index: int, previous_top: Sequence[di
 def run_staged_search(
     config: ExperimentConfig,
     *,
-    storage: str | None = None,
-    trials: int | None = None,
-    workers: int | None = None,
-    objective: Callable[..., Any] | str | None = None,
-    progress: bool = True,
     say: Callable[[str], None] | None = None,
+    **options: Unpack[SearchOptions],
 ) -> Any:
     """Run the stages of ``search.stages`` one after another (resumable); without stages, :func:`run_search`.
 
-    Returns the last stage's :class:`SearchSummary` (the study ``<name>``).
+    ``options`` are those of :func:`run_search` (storage, trials, workers, objective,
+    progress); ``trials`` does not apply to a staged search. Returns the last stage's
+    :class:`SearchSummary` (the study ``<name>``).
     """
-    from hpscout.search._study import load_study, run_search, top_trials
-
     if not config.search.stages:
-        return run_search(config, storage=storage, trials=trials, workers=workers, objective=objective, progress=progress)
-    if trials is not None:
+        return run_search(config, **options)
+    if options.get("trials") is not None:
         raise SearchError("--trials does not apply to a staged search: set search.stages[i].trials")
     tell = say or (lambda _msg: None)
     previous: list[dict[str, Any]] | None = None
@@ -117,8 +119,8 @@ def run_staged_search(
             f"search stage {i + 1}/{len(config.search.stages)}: {stage.trials} trials on {', '.join(stage.params)}"
             + (f"; narrowed: {', '.join(narrowed)}" if narrowed else "")
         )
-        summary = run_search(cfg, storage=storage, workers=workers, objective=objective, progress=progress)
-        study = load_study(cfg, storage=storage)
+        summary = run_search(cfg, **options)
+        study = load_study(cfg, storage=options.get("storage"))
         previous = [dict(t.params) for t in top_trials(study, stage.top, cfg.search.direction)]
         if not previous:
             raise SearchError(

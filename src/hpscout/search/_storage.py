@@ -36,14 +36,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage
-from optuna.storages._heartbeat import BaseHeartbeat
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from hpscout._errors import StorageError
+from hpscout._imports import try_import
 from hpscout._secrets import mask_url, resolve_secret_url
 from hpscout.config import ExperimentConfig
+from hpscout.search._optuna_compat import BaseHeartbeat, rdb_running_trials_without_heartbeat, unwrap_storage
+from hpscout.search._samplers import DEFAULT_STRATEGY
 from hpscout.store import check_writable
 
 __all__ = [
@@ -145,16 +147,18 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
             (self.heartbeat_dir / str(trial_id)).unlink()
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # the hook fail_stale_trials calls (BaseHeartbeat's abstract method, Optuna 5.1.0)
         now = time.time()
         stale = []
         for trial in self.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,)):
+            trial_id = self.get_trial_id_from_study_id_trial_number(study_id, trial.number)
             try:
-                last = (self.heartbeat_dir / str(trial._trial_id)).stat().st_mtime
+                last = (self.heartbeat_dir / str(trial_id)).stat().st_mtime
             except FileNotFoundError:
                 start = trial.datetime_start
                 last = start.timestamp() if start is not None else now
             if now - last > self.grace_period:
-                stale.append(trial._trial_id)
+                stale.append(trial_id)
         return stale
 
     def get_heartbeat_interval(self) -> int | None:
@@ -167,44 +171,27 @@ class HeartbeatJournalStorage(JournalStorage, BaseHeartbeat):
         return self.heartbeat_stale_trial_callback
 
 
-def _rdb_class() -> type:
+class HeartbeatRDBStorage(RDBStorage):
     """RDBStorage that also treats a RUNNING trial with no heartbeat at all as stale after the grace period.
 
     Optuna skips such trials (a worker killed between creating a trial and its first
     heartbeat, or a create whose reply was lost in a server restart); they would stay
     RUNNING forever and hold a slot of the budget.
     """
-    from optuna.storages import RDBStorage
 
-    class HeartbeatRDBStorage(RDBStorage):  # type: ignore[misc, valid-type]
-        def _get_stale_trial_ids(self, study_id: int) -> list[int]:
-            stale = list(super()._get_stale_trial_ids(study_id))
-            grace = self.grace_period or 2 * (self.heartbeat_interval or 1)
-            cutoff = _dt.datetime.now() - _dt.timedelta(seconds=grace)
-            try:
-                from optuna.storages._rdb import models
-                from optuna.storages._rdb.storage import _create_scoped_session
-            except ImportError:  # pragma: no cover - other Optuna layouts keep Optuna's rule
-                return stale
-            with _create_scoped_session(self.scoped_session, True) as session:
-                rows = (
-                    session.query(models.TrialModel.trial_id)
-                    .outerjoin(models.TrialHeartbeatModel, models.TrialHeartbeatModel.trial_id == models.TrialModel.trial_id)
-                    .filter(models.TrialModel.study_id == study_id)
-                    .filter(models.TrialModel.state == TrialState.RUNNING)
-                    .filter(models.TrialHeartbeatModel.trial_heartbeat_id.is_(None))
-                    .all()
-                )
-            for (trial_id,) in rows:
-                start = self.get_trial(trial_id).datetime_start  # naive local time, as Optuna returns it
-                if trial_id not in stale and start is not None and start < cutoff:
-                    stale.append(trial_id)
+    def _get_stale_trial_ids(self, study_id: int) -> list[int]:
+        # the hook fail_stale_trials calls (RDBStorage's own, extended; Optuna 5.1.0)
+        stale = list(super()._get_stale_trial_ids(study_id))
+        silent = rdb_running_trials_without_heartbeat(self, study_id)
+        if silent is None:
             return stale
-
-    return HeartbeatRDBStorage
-
-
-_RDB_CLASS: type | None = None
+        grace = self.grace_period or 2 * (self.heartbeat_interval or 1)
+        cutoff = _dt.datetime.now() - _dt.timedelta(seconds=grace)
+        for trial_id in silent:
+            start = self.get_trial(trial_id).datetime_start  # naive local time, as Optuna returns it
+            if trial_id not in stale and start is not None and start < cutoff:
+                stale.append(trial_id)
+        return stale
 
 
 def resolve_storage(config: ExperimentConfig, url: str | None = None) -> BaseStorage:
@@ -218,8 +205,6 @@ def resolve_storage(config: ExperimentConfig, url: str | None = None) -> BaseSto
     Example:
         >>> storage = resolve_storage(config, "postgresql://user:pw@db-host/hpscout")  # doctest: +SKIP
     """
-    from hpscout.search._samplers import DEFAULT_STRATEGY
-
     target = storage_url(config, url)
     kind = storage_kind(target)
     interval = config.search.heartbeat_interval
@@ -239,17 +224,12 @@ def resolve_storage(config: ExperimentConfig, url: str | None = None) -> BaseSto
     engine_kwargs: dict[str, Any] = {}
     if kind == "postgresql":
         engine_kwargs["pool_pre_ping"] = True
-        from hpscout._imports import try_import
-
         try_import("sqlalchemy", "PostgreSQL storage")
         try_import("psycopg", "PostgreSQL storage")
-    global _RDB_CLASS
-    if _RDB_CLASS is None:
-        _RDB_CLASS = _rdb_class()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return _RDB_CLASS(
+            return HeartbeatRDBStorage(
                 rdb_url,
                 engine_kwargs=engine_kwargs,
                 heartbeat_interval=interval,
@@ -282,8 +262,6 @@ def check_storage(config: ExperimentConfig, url: str | None = None, *, timeout: 
     if "://" not in target:
         check_writable(Path(target).parent, what=f"the folder of the study file {target}")
         return shown
-    from hpscout._imports import try_import
-
     sqlalchemy = try_import("sqlalchemy", "database storage")
     if storage_kind(target) == "postgresql":
         try_import("psycopg", "PostgreSQL storage")
@@ -325,11 +303,6 @@ def _short(exc: BaseException) -> str:
 def _is_sqlalchemy_error(exc: BaseException) -> bool:
     sa_exc = sys.modules.get("sqlalchemy.exc")
     return sa_exc is not None and isinstance(exc, sa_exc.SQLAlchemyError)
-
-
-def unwrap_storage(storage: BaseStorage) -> BaseStorage:
-    """The storage under Optuna's cache wrapper."""
-    return getattr(storage, "_backend", storage) if type(storage).__name__ == "_CachedStorage" else storage
 
 
 def is_storage_outage(exc: BaseException) -> bool:
