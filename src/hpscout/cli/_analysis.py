@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from typing import Annotated, Any
 
 import typer
 
 from hpscout._errors import ConfigError
+from hpscout._imports import import_callable
 from hpscout.cli._common import (
     ConfigArg,
     JsonOpt,
@@ -55,18 +55,7 @@ def _run_cell(ref: str | None) -> Callable[..., Any] | None:
 
     if ref is None:
         return None
-    module, _, attr = ref.partition(":")
-    if not module or not attr:
-        raise ConfigError(f"--run-cell must look like 'package.module:function', but got {ref!r}")
-    try:
-        fn: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            fn = getattr(fn, part)
-    except (ImportError, AttributeError) as exc:
-        raise ConfigError(f"cannot import --run-cell {ref!r}: {exc}") from None
-    if not callable(fn):
-        raise ConfigError(f"--run-cell {ref!r} is not callable")
-    return fn
+    return import_callable(ref, "--run-cell", error=ConfigError)
 
 
 def _num(v: Any, spec: str = ".4g") -> str:

@@ -7,7 +7,6 @@ may return a ``TrialResult`` instead of a number.
 
 from __future__ import annotations
 
-import importlib
 import inspect
 import math
 from collections.abc import Callable
@@ -18,6 +17,7 @@ import optuna
 
 from hpscout import runner  # runner.run_trial looked up per call: tests and tools stand in for it
 from hpscout._errors import SearchError
+from hpscout._imports import import_callable
 from hpscout.config import ExperimentConfig, apply_updates
 from hpscout.runner import TrialPruned as RunnerPruned
 from hpscout.runner import TrialStatus
@@ -33,18 +33,7 @@ def resolve_objective(objective: Callable[..., Any] | str | None) -> Callable[..
     """A callable from a callable or a ``'module:function'`` reference (advanced / testing)."""
     if objective is None or callable(objective):
         return objective
-    module, _, attr = str(objective).partition(":")
-    if not module or not attr:
-        raise SearchError(f"--objective must look like 'package.module:function', but got {objective!r}")
-    try:
-        fn = importlib.import_module(module)
-        for part in attr.split("."):
-            fn = getattr(fn, part)
-    except (ImportError, AttributeError) as exc:
-        raise SearchError(f"cannot import objective {objective!r}: {exc}") from None
-    if not callable(fn):
-        raise SearchError(f"objective {objective!r} is not callable")
-    return fn  # type: ignore[return-value]
+    return import_callable(str(objective), "objective", error=SearchError)
 
 
 def call_objective(trial: optuna.Trial, ctx: WorkerContext) -> float:
