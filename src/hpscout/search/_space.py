@@ -341,25 +341,18 @@ def validate_space(
 
 
 def _check_bounds(key: str, spec: ParamSpec) -> None:
+    """What a study needs beyond :class:`ParamSpec`'s own checks (non-empty choices, low <= high, log with
+    low > 0 and step > 0 are checked when the config is loaded)."""
     where = f"search.space.{key}"
     if spec.type == "categorical":
-        if not spec.choices:
-            raise SearchError(f"{where}.choices must be a non-empty list, but got {spec.choices!r}")
-        for c in spec.choices:
+        for c in spec.choices or []:
             if c is not None and not isinstance(c, (str, int, float, bool)):
                 raise SearchError(
                     f"{where}.choices must hold strings, numbers, booleans or null (what a study can store), but got {c!r}"
                 )
         return
-    if spec.low is None or spec.high is None:
-        raise SearchError(f"{where} needs both 'low' and 'high' for type {spec.type}")
-    if spec.low > spec.high:
-        raise SearchError(f"{where}.low must be <= high, but got low={spec.low}, high={spec.high}")
-    if spec.log and spec.low <= 0:
-        raise SearchError(f"{where}.low must be > 0 when log=true, but got {spec.low}")
+    assert spec.low is not None and spec.high is not None  # ParamSpec requires both for float/int
     if spec.step is not None:
-        if spec.step <= 0:
-            raise SearchError(f"{where}.step must be > 0, but got {spec.step}")
         if spec.type == "int" and spec.step != int(spec.step):
             raise SearchError(f"{where}.step must be a whole number for type int, but got {spec.step}")
         span = (spec.high - spec.low) / spec.step
