@@ -39,6 +39,9 @@ from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, sta
 from hpscout.runner._callbacks import history_from_logs, write_history_csv
 from hpscout.runner._guards import fault_from_env, status_from_exception, write_traceback
 from hpscout.runner._hf_trainer import HFData, HFSetup, TrainerRun, build_trainer, finish_loggers
+from hpscout.runner._hf_trainer import (
+    checkpointing_arg as checkpointing_arg,  # until export reads hpscout.runner's
+)
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import resolve_optimizer_name, step_matched_steps
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
