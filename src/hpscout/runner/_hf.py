@@ -39,9 +39,6 @@ from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, sta
 from hpscout.runner._callbacks import history_from_logs, write_history_csv
 from hpscout.runner._guards import fault_from_env, status_from_exception, write_traceback
 from hpscout.runner._hf_trainer import HFData, HFSetup, TrainerRun, build_trainer, finish_loggers
-from hpscout.runner._hf_trainer import (
-    checkpointing_arg as checkpointing_arg,  # until export reads hpscout.runner's
-)
 from hpscout.runner._models import apply_method, count_parameters, load_model, load_tokenizer
 from hpscout.runner._optim import resolve_optimizer_name, step_matched_steps
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
@@ -59,6 +56,11 @@ from hpscout.runner._trial import check_adapter_settings
 from hpscout.store import load_checkpoint_state, write_checkpoint_manifest
 
 __all__ = ["HFRunner"]
+
+# old addresses, still read elsewhere: export/_hf.py (until it reads hpscout.runner.checkpointing_arg)
+# and bench/runner_throughput.py (scout_trainer_class, now in _hf_trainer)
+from hpscout.runner._hf_trainer import checkpointing_arg as checkpointing_arg  # noqa: E402
+from hpscout.runner._hf_trainer import scout_trainer_class as scout_trainer_class  # noqa: E402
 
 BEST_CHECKPOINT_DIR = "best_checkpoint"
 

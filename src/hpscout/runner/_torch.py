@@ -27,6 +27,7 @@ from hpscout._imports import try_import
 from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, start_trial, step_hook
 from hpscout.runner._callbacks import history_from_logs, write_history_csv
 from hpscout.runner._guards import Fault, LossGuard, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._models import count_parameters
 from hpscout.runner._optim import (
     TORCH_OPTIMIZERS,
     make_scheduler,
@@ -57,7 +58,7 @@ class TorchRunner(Runner):
         info = TorchTrialInfo(fraction=fraction, seed=config.seed, out_dir=out_dir, device=setup.device.type)
         task = _load_task(config, info)
         model = task.model.to(setup.device)
-        params = (sum(p.numel() for p in model.parameters() if p.requires_grad), sum(p.numel() for p in model.parameters()))
+        params = count_parameters(model)  # (trainable, total)
         total_steps, steps_per_epoch = _run_length(config, task, fraction, notes)
         optimizer, scheduler = _optimizer_and_schedule(config, model, setup.optim_name, total_steps)
         loop = _TorchLoop(
