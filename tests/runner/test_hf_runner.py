@@ -308,7 +308,7 @@ def test_empty_reference_fails_before_the_model_loads(tmp_path):
 
 def test_generation_and_checkpointing_settings_reach_the_trainer(tmp_path):
     from hpscout.runner import DeviceInfo, resolve_precision
-    from hpscout.runner._hf import build_training_args
+    from hpscout.runner._hf_trainer import build_training_args
 
     cfg = _korean_config(tmp_path, generation_max_length=20, generation_num_beams=3, gradient_checkpointing=True)
     device = DeviceInfo(cuda=False)

@@ -35,7 +35,7 @@ def test_trainer_run_name(tmp_path) -> None:
     pytest.importorskip("transformers")
     from _fixtures import classification_config
 
-    from hpscout.runner._hf import build_training_args
+    from hpscout.runner._hf_trainer import build_training_args
     from hpscout.runner._precision import DeviceInfo, resolve_precision
 
     device = DeviceInfo(cuda=False, bf16_supported=False, name="cpu")

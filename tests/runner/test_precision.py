@@ -40,7 +40,7 @@ def test_cpu_trainer_arguments(tmp_path):
         pytest.skip("checks the CPU path")
     from _fixtures import classification_config
 
-    from hpscout.runner._hf import build_training_args
+    from hpscout.runner._hf_trainer import build_training_args
 
     device = DeviceInfo.detect()
     assert device == DeviceInfo(cuda=False, bf16_supported=False, name="cpu")

@@ -6,13 +6,17 @@ Search, ablation and the transfer check all go through :func:`hpscout.runner.run
 from __future__ import annotations
 
 import abc
+import importlib
 import json
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from enum import Enum
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
+
+from hpscout._errors import RunnerError
+from hpscout._io import _finite, atomic_write_text, read_json
 
 __all__ = [
     "TrialStatus",
@@ -23,6 +27,8 @@ __all__ = [
     "step_hook",
     "Runner",
     "TrialPruned",
+    "TrialStart",
+    "start_trial",
     "register_runner",
     "get_runner",
     "RUNNERS",
@@ -71,8 +77,6 @@ class TrialResult:
         return d
 
     def to_json(self) -> str:
-        from hpscout._io import _finite
-
         return json.dumps(_finite(self.to_dict()), indent=2, sort_keys=True, default=str)
 
     @classmethod
@@ -84,15 +88,11 @@ class TrialResult:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically as JSON."""
-        from hpscout._io import atomic_write_text
-
         atomic_write_text(path, self.to_json() + "\n")
         return Path(path)
 
     @classmethod
     def load(cls, path: str | Path) -> TrialResult:
-        from hpscout._io import read_json
-
         return cls.from_dict(read_json(path))
 
 
@@ -147,17 +147,45 @@ class Runner(abc.ABC):
 
     @abc.abstractmethod
     def run(
-        self,
-        config: Any,
-        *,
-        out_dir: Path,
-        fraction: float | None = None,
-        reporter: Reporter | None = None,
+        self, config: Any, *, out_dir: Path, fraction: float | None = None, reporter: Reporter | None = None
     ) -> TrialResult:
         """Train ``config`` on the subset at ``fraction`` (default ``config.scout.fraction``).
 
         Must not raise for training faults: divergence, OOM and exceptions become a status.
+        Start with :func:`start_trial`.
         """
+
+
+class TrialStart(NamedTuple):
+    """Where a runner's ``run`` starts: the trial folder (created), the fraction and the reporter."""
+
+    out_dir: Path
+    fraction: float
+    reporter: Reporter
+
+
+def start_trial(
+    config: Any, out_dir: Path, fraction: float | None, reporter: Reporter | None, *, absolute: bool = False
+) -> TrialStart:
+    """The preamble of every :meth:`Runner.run`: create ``out_dir``, default the fraction and the reporter.
+
+    Args:
+        config: the resolved config.
+        out_dir: the trial folder; created with its parents.
+        fraction: the data fraction; None means ``config.scout.fraction``.
+        reporter: None means a :class:`NullReporter`.
+        absolute: resolve ``out_dir`` to an absolute path (runners that hand paths to a subprocess).
+
+    Example:
+        >>> out_dir, fraction, reporter = start_trial(cfg, Path("t"), None, None)  # doctest: +SKIP
+    """
+    folder = Path(out_dir).resolve() if absolute else Path(out_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return TrialStart(
+        out_dir=folder,
+        fraction=config.scout.fraction if fraction is None else fraction,
+        reporter=reporter if reporter is not None else NullReporter(),
+    )
 
 
 RUNNERS: dict[str, str] = {
@@ -178,10 +206,6 @@ def register_runner(task: str, target: str) -> None:
 
 def get_runner(task: str) -> Runner:
     """Instantiate the runner registered for ``task``."""
-    import importlib
-
-    from hpscout._errors import RunnerError
-
     if task not in RUNNERS:
         raise RunnerError(f"no runner for task {task!r}; known tasks: {', '.join(sorted(RUNNERS))}")
     module, _, cls = RUNNERS[task].partition(":")

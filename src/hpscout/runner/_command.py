@@ -47,7 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError, RunnerError
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
+from hpscout.config import config_to_dict, flatten, get_value
+from hpscout.data import prepare_data
+from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, start_trial, step_hook
 from hpscout.runner._callbacks import write_history_csv
 
 __all__ = ["CommandRunner", "WatchedCommand", "command_argv", "command_env", "hyperparameter_name", "watch_command"]
@@ -77,8 +79,6 @@ def _varying_keys(config: Any) -> list[str]:
 
 
 def _values(config: Any, trial: dict[str, Any]) -> dict[str, Any]:
-    from hpscout.config import config_to_dict, flatten
-
     values = flatten(config_to_dict(config))
     # nested keys whose value is a whole mapping or list (e.g. train.lora) stay addressable too
     values.update(trial)
@@ -87,8 +87,6 @@ def _values(config: Any, trial: dict[str, Any]) -> dict[str, Any]:
 
 def command_argv(config: Any, trial: dict[str, Any]) -> list[str]:
     """The command line for a trial: placeholders filled, varying keys appended (``pass_as: args``)."""
-    from hpscout.config import get_value
-
     values = _values(config, trial)
 
     def fill(match: re.Match[str]) -> str:
@@ -113,8 +111,6 @@ def command_argv(config: Any, trial: dict[str, Any]) -> list[str]:
 
 def command_env(config: Any, trial: dict[str, Any]) -> dict[str, str]:
     """The HPSCOUT_* variables for a trial (varying keys only with ``pass_as: env``)."""
-    from hpscout.config import get_value
-
     env = {
         "HPSCOUT_TRIAL_DIR": str(trial["trial_dir"]),
         "HPSCOUT_FRACTION": str(trial["fraction"]),
@@ -135,8 +131,6 @@ def _write_subset(config: Any, fraction: float, out_dir: Path) -> dict[str, str]
     """Write this fraction's train subset and the eval rows as JSON lines; {} when data.train is not local."""
     if not Path(config.data.train).exists():
         return {}
-    from hpscout.data import prepare_data
-
     prepared = prepare_data(config, fraction)
     files = {"subset_file": out_dir / "subset_train.jsonl", "eval_file": out_dir / "subset_eval.jsonl"}
     prepared.train.to_json(str(files["subset_file"]), lines=True)
@@ -288,17 +282,10 @@ class CommandRunner(Runner):
     tasks = ("command",)
 
     def run(
-        self,
-        config: Any,
-        *,
-        out_dir: Path,
-        fraction: float | None = None,
-        reporter: Reporter | None = None,
+        self, config: Any, *, out_dir: Path, fraction: float | None = None, reporter: Reporter | None = None
     ) -> TrialResult:
-        out_dir = Path(out_dir).resolve()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        reporter = reporter if reporter is not None else NullReporter()
-        fraction = config.scout.fraction if fraction is None else fraction
+        # absolute: the command runs in its own working directory
+        out_dir, fraction, reporter = start_trial(config, out_dir, fraction, reporter, absolute=True)
         cmd = config.command
         metric = config.search.metric
         metrics_path = (out_dir / cmd.metrics_file).resolve()

@@ -22,10 +22,12 @@ import math
 import os
 import re
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
 from hpscout._errors import RunnerError
+from hpscout._io import atomic_write_text
 from hpscout.runner._base import TrialStatus
 
 __all__ = [
@@ -167,10 +169,6 @@ def status_from_exception(exc: BaseException) -> tuple[TrialStatus, str]:
 
 def write_traceback(exc: BaseException, out_dir: str | os.PathLike[str]) -> None:
     """Keep the full traceback of a failed trial as ``out_dir/traceback.txt``."""
-    import traceback
-
-    from hpscout._io import atomic_write_text
-
     atomic_write_text(Path(out_dir) / TRACEBACK_FILE, "".join(traceback.format_exception(exc)))
 
 

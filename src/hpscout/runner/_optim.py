@@ -13,12 +13,14 @@ import math
 from typing import Any
 
 from hpscout._errors import RunnerError
+from hpscout.plan import plan_steps, warmup_steps_from
 
 __all__ = [
     "LEGACY_OPTIMIZERS",
     "TORCH_OPTIMIZERS",
     "resolve_optimizer_name",
     "warmup_for",
+    "step_matched_steps",
     "scheduler_kwargs",
     "make_scheduler",
     "make_torch_optimizer",
@@ -77,8 +79,34 @@ def warmup_for(train: Any) -> float | int:
 
 
 def _warmup_steps(warmup: float | int, total_steps: int) -> int:
-    # same rounding as TrainingArguments.get_warmup_steps
-    return int(warmup) if warmup >= 1 else math.ceil(total_steps * warmup)
+    """Warmup in optimizer steps for :func:`warmup_for`'s value: steps when >= 1, else a ratio of the run.
+
+    The rounding (``TrainingArguments.get_warmup_steps``) is the plan's, :func:`hpscout.plan.warmup_steps_from`.
+    """
+    if warmup >= 1:
+        return warmup_steps_from(total_steps, warmup_steps=int(warmup))
+    return warmup_steps_from(total_steps, warmup_ratio=warmup)
+
+
+def step_matched_steps(config: Any, scout_rows: int) -> tuple[int, str]:
+    """With ``scout.step_matched``: the optimizer steps ``train.epochs`` take on the scouting fraction's rows.
+
+    Every fidelity then trains that many steps (smaller rungs see more epochs). Both
+    trial runners call this; each knows ``scout_rows`` its own way (the HF runner from
+    the full training set, the torch runner estimated from its factory's subset).
+
+    Args:
+        config: the resolved config (``train.batch_size``, ``grad_accum``, ``epochs``).
+        scout_rows: training rows at ``scout.fraction`` (floored at 1).
+
+    Returns:
+        ``(steps, note)``: the run length and the note the trial's message carries.
+    """
+    t = config.train
+    # one device per trial: the worker's GPU (CUDA_VISIBLE_DEVICES) or the CPU
+    plan = plan_steps(max(scout_rows, 1), t.batch_size, grad_accum=t.grad_accum, devices=1, epochs=t.epochs)
+    steps = plan.total_steps
+    return steps, f"step-matched: {steps} steps, as {t.epochs:g} epochs take at fraction {config.scout.fraction:g}"
 
 
 def scheduler_kwargs(name: str, given: dict[str, Any], total_steps: int) -> dict[str, Any]:

@@ -1,28 +1,10 @@
 """The plain-PyTorch runner: your model and data, hpscout's training loop.
 
-Point ``torch.factory`` at ``"module:function"``. The function is called as
-``factory(config, info)`` with the resolved :class:`~hpscout.config.ExperimentConfig`
-and a :class:`TorchTrialInfo` (fraction, seed, trial folder, device) and returns a
-:class:`TorchTask`. The factory owns its data: it takes ``info.fraction`` of its
-training rows (with ``info.seed``) itself.
+Point ``torch.factory`` at ``"module:function"``: it returns a :class:`TorchTask`
+(model, loader, loss and eval functions; see :mod:`hpscout.runner._torch_task`).
 
-Example factory (a 2-layer MLP on scikit-learn's digits)::
-
-    def factory(config, info):
-        x, y = load_digits(return_X_y=True)
-        n = max(int(len(x) * info.fraction), 1)
-        rows = np.random.default_rng(info.seed).permutation(len(x))[:n]
-        ...
-        return TorchTask(
-            model=mlp,
-            train_loader=lambda batch_size, seed: DataLoader(train, batch_size, shuffle=True,
-                                                             generator=torch.Generator().manual_seed(seed)),
-            loss_fn=lambda model, batch: F.cross_entropy(model(batch[0]), batch[1]),
-            eval_fn=lambda model: {"eval_accuracy": ..., "eval_loss": ...},
-            train_samples=n,
-        )
-
-The loop (:meth:`TorchRunner.run`) gives what the HF runner gives: autocast
+The loop (:meth:`TorchRunner.run`, one function a step; the loop itself is
+:class:`_TorchLoop`) gives what the HF runner gives: autocast
 (bf16, or fp16 with a GradScaler) from ``train.precision``, gradient accumulation,
 clipping, the transformers LR schedule with warmup (or one_cycle), evaluation per
 epoch or every N steps, early stopping with the best weights restored, the
@@ -32,88 +14,33 @@ TensorBoard events.
 
 from __future__ import annotations
 
-import importlib
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hpscout._errors import RunnerError
 from hpscout._imports import try_import
-from hpscout.runner._base import NullReporter, Reporter, Runner, TrialResult, TrialStatus, step_hook
+from hpscout.runner._base import Reporter, Runner, TrialResult, TrialStatus, start_trial, step_hook
 from hpscout.runner._callbacks import history_from_logs, write_history_csv
-from hpscout.runner._guards import LossGuard, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._guards import Fault, LossGuard, fault_from_env, status_from_exception, write_traceback
+from hpscout.runner._models import count_parameters
 from hpscout.runner._optim import (
     TORCH_OPTIMIZERS,
     make_scheduler,
     make_torch_optimizer,
     resolve_optimizer_name,
+    step_matched_steps,
     warmup_for,
 )
-from hpscout.runner._precision import DeviceInfo, resolve_precision
+from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
 from hpscout.runner._seed import seed_everything
+from hpscout.runner._torch_task import TorchTask, TorchTrialInfo, load_factory
 
-__all__ = ["TorchRunner", "TorchTask", "TorchTrialInfo", "load_factory"]
-
-
-@dataclass(frozen=True)
-class TorchTrialInfo:
-    """What a factory gets besides the config.
-
-    Attributes:
-        fraction: share of the training rows this trial trains on (the factory subsets its data).
-        seed: the trial's seed (``config.seed``); use it for the subset and the model init.
-        out_dir: the trial folder (for files the factory wants to keep).
-        device: ``"cuda"`` or ``"cpu"``: where the runner puts the model and batches.
-    """
-
-    fraction: float
-    seed: int
-    out_dir: Path
-    device: str
-
-
-@dataclass
-class TorchTask:
-    """What a ``torch.factory`` returns.
-
-    Attributes:
-        model: the ``nn.Module`` to train (the runner moves it to the device).
-        train_loader: ``(batch_size, seed) -> iterable of batches`` for one epoch; called
-            once per epoch with ``seed = config.seed + epoch``. Batches may be tensors or
-            tuples/lists/dicts of tensors; the runner moves them to the device.
-        loss_fn: ``(model, batch) -> scalar loss tensor``.
-        eval_fn: ``(model) -> {metric: value}``, run under ``torch.no_grad()`` with the
-            model in eval mode. Names without an ``eval_`` prefix get one
-            (``accuracy`` -> ``eval_accuracy``), so ``search.metric`` reads as for HF tasks.
-        train_samples: rows in this trial's training subset.
-        steps_per_epoch: batches per epoch, needed only when the loader has no ``len()``.
-    """
-
-    model: Any
-    train_loader: Callable[[int, int], Iterable[Any]]
-    loss_fn: Callable[[Any, Any], Any]
-    eval_fn: Callable[[Any], dict[str, float]]
-    train_samples: int
-    steps_per_epoch: int | None = None
-
-
-def load_factory(target: str) -> Callable[..., TorchTask]:
-    """Import ``"module:function"`` (``torch.factory``)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise RunnerError(f"torch.factory must look like 'module:function', but got {target!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RunnerError(f"cannot import torch.factory module {module_name!r}: {exc} (is it on PYTHONPATH?)") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise RunnerError(f"torch.factory {target!r}: module {module_name!r} has no function {attr!r}")
-    return fn
+__all__ = ["TorchRunner"]
 
 
 class TorchRunner(Runner):
@@ -122,228 +49,337 @@ class TorchRunner(Runner):
     tasks = ("torch",)
 
     def run(
-        self,
-        config: Any,
-        *,
-        out_dir: Path,
-        fraction: float | None = None,
-        reporter: Reporter | None = None,
+        self, config: Any, *, out_dir: Path, fraction: float | None = None, reporter: Reporter | None = None
     ) -> TrialResult:
         torch = try_import("torch", "the plain-torch runner")
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        reporter = reporter if reporter is not None else NullReporter()
-        fraction = config.scout.fraction if fraction is None else fraction
-        t = config.train
-        metric = config.search.metric
-        notes: list[str] = []
-
-        # -- settings
-        device_info = DeviceInfo.detect()
-        device = torch.device("cuda" if device_info.cuda else "cpu")  # CUDA_VISIBLE_DEVICES picks the GPU
-        precision = resolve_precision(t.precision, device_info)
-        if precision.note:
-            notes.append(precision.note)
-        amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision.name)
-        optim_name, optim_note = resolve_optimizer_name(t.optimizer, TORCH_OPTIMIZERS)
-        if optim_note:
-            notes.append(optim_note)
-        if t.method != "full":
-            notes.append(f"train.method={t.method} applies to HF tasks; the torch runner trains the factory's model as given")
-        fault = fault_from_env()
-
-        # -- the task: model and data come from the user's factory
-        seed_everything(config.seed)
-        factory = load_factory(config.torch.factory)
-        info = TorchTrialInfo(fraction=fraction, seed=config.seed, out_dir=out_dir, device=device.type)
-        task = factory(config, info)
-        if not isinstance(task, TorchTask):
-            raise RunnerError(f"torch.factory {config.torch.factory!r} must return a hpscout.runner.TorchTask, but returned {type(task).__name__}")
-        model = task.model.to(device)
-        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-        total = sum(p.numel() for p in model.parameters())
-
-        # -- run length, as the Trainer counts it: a trailing partial accumulation window still steps
-        batches_per_epoch = _batches_per_epoch(task, t.batch_size, config.seed)
-        steps_per_epoch = max(math.ceil(batches_per_epoch / t.grad_accum), 1) if batches_per_epoch else None
-        if t.max_steps is not None:
-            total_steps = t.max_steps
-        elif config.scout.step_matched and fraction != config.scout.fraction:
-            # every fidelity trains the steps of the scouting fraction (its rows estimated from ours)
-            from hpscout.plan import plan_steps
-
-            ref_rows = max(round(task.train_samples * config.scout.fraction / fraction), 1)
-            total_steps = plan_steps(ref_rows, t.batch_size, grad_accum=t.grad_accum, epochs=t.epochs).total_steps
-            notes.append(f"step-matched: {total_steps} steps, as {t.epochs:g} epochs take at fraction {config.scout.fraction:g}")
-        elif steps_per_epoch is not None:
-            total_steps = math.ceil(t.epochs * steps_per_epoch)
-        else:
-            raise RunnerError("the task's train_loader has no len(); set TorchTask.steps_per_epoch or train.max_steps")
-
-        # -- optimizer, schedule, mixed precision
-        optimizer = make_torch_optimizer(optim_name, model, lr=t.learning_rate, weight_decay=t.weight_decay)
-        scheduler = make_scheduler(
-            t.lr_scheduler, optimizer, total_steps=total_steps, warmup=warmup_for(t),
-            kwargs=dict(t.scheduler_kwargs), greater_is_better=config.greater_is_better,
+        out_dir, fraction, reporter = start_trial(config, out_dir, fraction, reporter)
+        notes: list[str] = []  # what the trial's message says besides its outcome
+        setup = _settings(torch, config, notes)
+        info = TorchTrialInfo(fraction=fraction, seed=config.seed, out_dir=out_dir, device=setup.device.type)
+        task = _load_task(config, info)
+        model = task.model.to(setup.device)
+        params = count_parameters(model)  # (trainable, total)
+        total_steps, steps_per_epoch = _run_length(config, task, fraction, notes)
+        optimizer, scheduler = _optimizer_and_schedule(config, model, setup.optim_name, total_steps)
+        loop = _TorchLoop(
+            torch=torch, config=config, task=task, model=model, setup=setup, optimizer=optimizer, scheduler=scheduler,
+            reporter=reporter, total_steps=total_steps, steps_per_epoch=steps_per_epoch,
+            tb=_summary_writer(out_dir / "tb", notes),
         )
-        plateau = isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau)  # steps on the eval metric
-        scaler = torch.amp.GradScaler(device.type, enabled=precision.loss_scaling)  # fp16 only: keeps small grads from underflowing
-
-        def autocast() -> Any:
-            if amp_dtype is None:
-                return nullcontext()
-            return torch.autocast(device_type=device.type, dtype=amp_dtype)
-
-        # -- bookkeeping
-        guard = LossGuard(t.divergence_factor)  # reference: the step-1 loss, before any update
-        logs: list[dict[str, Any]] = []  # Trainer-style log entries -> history
-        tb = _summary_writer(out_dir / "tb", notes)
-        patience = t.early_stopping.patience
-        sign = 1.0 if config.greater_is_better else -1.0
-        state: dict[str, Any] = {
-            "step": 0, "epoch": 0.0, "samples": 0, "pruned": False, "last_value": None,
-            "best": None, "best_step": None, "best_weights": None, "bad_evals": 0, "stop": False,
-            "evals": [],
-        }
-
-        def evaluate() -> None:
-            """Run eval_fn, report the search metric, track the best value for early stopping."""
-            model.eval()
-            with torch.no_grad(), autocast():
-                raw = task.eval_fn(model)
-            model.train()
-            metrics = {(k if k.startswith("eval_") else f"eval_{k}"): float(v) for k, v in raw.items()}
-            if metric not in metrics:
-                raise RunnerError(f"eval_fn returned no {metric!r} (search.metric); it returned: {', '.join(sorted(metrics))}")
-            value = metrics[metric]
-            entry = {**metrics, "epoch": state["epoch"], "step": state["step"]}
-            logs.append(entry)
-            state["evals"].append(entry)
-            _tb_log(tb, metrics, state["step"])
-            if plateau:
-                scheduler.step(value)
-            state["last_value"] = value
-            reporter.report(value, step=state["step"])
-            if reporter.should_prune():
-                state["pruned"] = state["stop"] = True
-                return
-            if patience is not None:
-                best = state["best"]
-                if best is None or (sign * (value - best) > 0 and abs(value - best) > t.early_stopping.threshold):
-                    # keep the best weights on the CPU, to restore them at the end
-                    state.update(best=value, best_step=state["step"], bad_evals=0)
-                    state["best_weights"] = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
-                else:
-                    state["bad_evals"] += 1
-                    if state["bad_evals"] >= patience:
-                        state["stop"] = True
-
-        # -- the loop: one iteration of the inner `for` is one optimizer step
-        on_step = step_hook(reporter)  # the CLI's progress bar, when there is one
-        status, message = TrialStatus.COMPLETE, None
-        start = time.perf_counter()
-        model.train()
-        window_loss = 0.0  # summed step losses since the last log
-        last_logged = 0
         try:
-            epoch = 0
-            while state["step"] < total_steps and not state["stop"]:
-                loader = task.train_loader(t.batch_size, config.seed + epoch)  # a fresh shuffle per epoch
-                i = -1
-                for i, window in enumerate(_windows(loader, t.grad_accum)):
-                    step_loss = 0.0
-                    for batch in window:
-                        batch = _to_device(batch, device)
-                        with autocast():
-                            loss = task.loss_fn(model, batch)
-                        if fault is not None:
-                            loss = fault.apply(loss, state["step"] + 1)
-                        loss = loss / len(window)  # mean over the window's micro-batches
-                        scaler.scale(loss).backward()
-                        step_loss += float(loss.detach())
-                        state["samples"] += _rows(batch)
-                    if t.max_grad_norm > 0:
-                        scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                        torch.nn.utils.clip_grad_norm_(model.parameters(), t.max_grad_norm)
-                    lr = optimizer.param_groups[0]["lr"]  # the LR this update uses (what the Trainer logs)
-                    scaler.step(optimizer)  # skips the update when fp16 gradients overflowed
-                    scaler.update()
-                    optimizer.zero_grad(set_to_none=True)
-                    if not plateau:
-                        scheduler.step()
-                    state["step"] += 1
-                    state["epoch"] = epoch + (i + 1) / (steps_per_epoch or (i + 1))
-                    step = state["step"]
-
-                    if guard.check(step, step_loss) is not None:  # NaN/inf or exploding loss: stop now
-                        state["stop"] = True
-                        break
-                    window_loss += step_loss
-                    on_step(step, total_steps, None)
-                    if step % t.logging_steps == 0:
-                        entry = {"loss": window_loss / (step - last_logged), "learning_rate": lr, "epoch": state["epoch"], "step": step}
-                        logs.append(entry)
-                        _tb_log(tb, {"train/loss": entry["loss"], "train/learning_rate": lr}, step)
-                        on_step(step, total_steps, entry["loss"])
-                        window_loss, last_logged = 0.0, step
-                    if t.eval_strategy == "steps" and step % t.eval_steps == 0:
-                        evaluate()
-                    if state["stop"] or step >= total_steps:
-                        break
-                if i < 0:
-                    raise RunnerError(f"the task's train_loader yielded no batches in epoch {epoch}")
-                epoch += 1
-                if t.eval_strategy == "epoch" and not state["stop"] and guard.diverged_step is None:
-                    evaluate()
-            # the last steps may not have been evaluated (eval every N steps)
-            evaluated = state["evals"] and state["evals"][-1]["step"] == state["step"]
-            if not evaluated and not state["pruned"] and guard.diverged_step is None and state["step"] > 0:
-                evaluate()
-        except Exception as exc:  # noqa: BLE001 - every training fault becomes a trial status
-            status, message = status_from_exception(exc)
-            write_traceback(exc, out_dir)
-        elapsed = time.perf_counter() - start
-
-        try:
-            # -- result: metrics at the best evaluation when early stopping restored it, else the last
-            metrics: dict[str, float] = {}
-            if state["evals"]:
-                entry = state["evals"][-1]
-                if state["best_weights"] is not None and status is TrialStatus.COMPLETE:
-                    model.load_state_dict(state["best_weights"])
-                    entry = next(e for e in state["evals"] if e["step"] == state["best_step"])
-                metrics = {k: v for k, v in entry.items() if k.startswith("eval_")}
-            objective = None
-            if status is TrialStatus.COMPLETE and guard.diverged_step is not None:
-                status, message = TrialStatus.DIVERGED, guard.reason
-            elif status is TrialStatus.COMPLETE and state["pruned"]:
-                status, message = TrialStatus.PRUNED, f"pruned by the reporter after step {state['step']}"
-                objective = state["last_value"]
-            elif status is TrialStatus.COMPLETE:
-                objective = metrics.get(metric)
-            history = history_from_logs(logs)
-            write_history_csv(history, out_dir / "history.csv")
-            parts = ([message] if message else []) + notes
-            return TrialResult(
-                status=status,
-                metrics=metrics,
-                objective=objective,
-                steps=state["step"],
-                elapsed_seconds=elapsed,
-                trainable_params=trainable,
-                total_params=total,
-                seed=config.seed,
-                fraction=fraction,
-                train_samples=int(task.train_samples),
-                samples_processed=state["samples"],
-                message="; ".join(parts) if parts else None,
-                diverged_step=guard.diverged_step if status is TrialStatus.DIVERGED else None,
-                history=history,
+            status, message, elapsed = _train(loop, out_dir)
+            return _result(
+                config, loop, status, message, elapsed=elapsed, fraction=fraction, params=params, notes=notes,
+                out_dir=out_dir,
             )
         finally:
             # the model, optimizer and data die with this frame; run_trial's release_memory() collects them
-            if tb is not None:
-                tb.close()
+            loop.close()
+
+
+# --------------------------------------------------------------------------- the steps of a trial
+
+
+@dataclass(frozen=True)
+class _TorchSetup:
+    """What a trial resolves before the factory runs."""
+
+    device: Any  # torch.device; CUDA_VISIBLE_DEVICES picks the GPU
+    precision: Precision
+    amp_dtype: Any  # autocast dtype, None for fp32
+    optim_name: str
+    fault: Fault | None  # HPSCOUT_FAULT_INJECT (tests only)
+
+
+def _settings(torch: Any, config: Any, notes: list[str]) -> _TorchSetup:
+    """Device, precision and optimizer name; notes for what was changed or does not apply."""
+    t = config.train
+    device_info = DeviceInfo.detect()
+    device = torch.device("cuda" if device_info.cuda else "cpu")  # CUDA_VISIBLE_DEVICES picks the GPU
+    precision = resolve_precision(t.precision, device_info)
+    if precision.note:
+        notes.append(precision.note)
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision.name)
+    optim_name, optim_note = resolve_optimizer_name(t.optimizer, TORCH_OPTIMIZERS)
+    if optim_note:
+        notes.append(optim_note)
+    if t.method != "full":
+        notes.append(f"train.method={t.method} applies to HF tasks; the torch runner trains the factory's model as given")
+    return _TorchSetup(device=device, precision=precision, amp_dtype=amp_dtype, optim_name=optim_name, fault=fault_from_env())
+
+
+def _load_task(config: Any, info: TorchTrialInfo) -> TorchTask:
+    """The model and data from the user's factory (seeded first, so its model init repeats)."""
+    seed_everything(config.seed)
+    task = load_factory(config.torch.factory)(config, info)
+    if not isinstance(task, TorchTask):
+        raise RunnerError(f"torch.factory {config.torch.factory!r} must return a hpscout.runner.TorchTask, but returned {type(task).__name__}")
+    return task
+
+
+def _run_length(config: Any, task: TorchTask, fraction: float, notes: list[str]) -> tuple[int, int | None]:
+    """``(total_steps, steps_per_epoch)`` as the Trainer counts them: a trailing partial accumulation window still steps.
+
+    ``train.max_steps`` wins; with ``scout.step_matched`` every fidelity trains the steps of
+    the scouting fraction (its rows estimated from ours); else ``train.epochs`` decide.
+    """
+    t = config.train
+    batches_per_epoch = _batches_per_epoch(task, t.batch_size, config.seed)
+    steps_per_epoch = max(math.ceil(batches_per_epoch / t.grad_accum), 1) if batches_per_epoch else None
+    if t.max_steps is not None:
+        return t.max_steps, steps_per_epoch
+    if config.scout.step_matched and fraction != config.scout.fraction:
+        total_steps, note = step_matched_steps(config, round(task.train_samples * config.scout.fraction / fraction))
+        notes.append(note)
+        return total_steps, steps_per_epoch
+    if steps_per_epoch is not None:
+        return math.ceil(t.epochs * steps_per_epoch), steps_per_epoch
+    raise RunnerError("the task's train_loader has no len(); set TorchTask.steps_per_epoch or train.max_steps")
+
+
+def _optimizer_and_schedule(config: Any, model: Any, optim_name: str, total_steps: int) -> tuple[Any, Any]:
+    """The optimizer (no weight decay on biases and norms) and the LR schedule both runners build."""
+    t = config.train
+    optimizer = make_torch_optimizer(optim_name, model, lr=t.learning_rate, weight_decay=t.weight_decay)
+    scheduler = make_scheduler(
+        t.lr_scheduler, optimizer, total_steps=total_steps, warmup=warmup_for(t),
+        kwargs=dict(t.scheduler_kwargs), greater_is_better=config.greater_is_better,
+    )
+    return optimizer, scheduler
+
+
+def _train(loop: _TorchLoop, out_dir: Path) -> tuple[TrialStatus, str | None, float]:
+    """Run the loop; ``(status, message, seconds)``, a raised fault turned into a status."""
+    status, message = TrialStatus.COMPLETE, None
+    start = time.perf_counter()
+    loop.model.train()
+    try:
+        loop.train()
+    except Exception as exc:  # noqa: BLE001 - every training fault becomes a trial status
+        status, message = status_from_exception(exc)
+        write_traceback(exc, out_dir)
+    return status, message, time.perf_counter() - start
+
+
+def _result(
+    config: Any, loop: _TorchLoop, status: TrialStatus, message: str | None, *, elapsed: float, fraction: float,
+    params: tuple[int, int], notes: list[str], out_dir: Path,
+) -> TrialResult:
+    """The trial's result: metrics at the best evaluation when early stopping restored it, else the last.
+
+    Writes ``history.csv``; ``params`` is ``(trainable, total)``, ``notes`` follow the outcome in the message.
+    """
+    metrics = loop.final_metrics(restore_best=status is TrialStatus.COMPLETE)
+    objective = None
+    if status is TrialStatus.COMPLETE and loop.guard.diverged_step is not None:
+        status, message = TrialStatus.DIVERGED, loop.guard.reason
+    elif status is TrialStatus.COMPLETE and loop.pruned:
+        status, message = TrialStatus.PRUNED, f"pruned by the reporter after step {loop.step}"
+        objective = loop.last_value
+    elif status is TrialStatus.COMPLETE:
+        objective = metrics.get(config.search.metric)
+    history = history_from_logs(loop.logs)
+    write_history_csv(history, out_dir / "history.csv")
+    parts = ([message] if message else []) + notes
+    return TrialResult(
+        status=status,
+        metrics=metrics,
+        objective=objective,
+        steps=loop.step,
+        elapsed_seconds=elapsed,
+        trainable_params=params[0],
+        total_params=params[1],
+        seed=config.seed,
+        fraction=fraction,
+        train_samples=int(loop.task.train_samples),
+        samples_processed=loop.samples,
+        message="; ".join(parts) if parts else None,
+        diverged_step=loop.guard.diverged_step if status is TrialStatus.DIVERGED else None,
+        history=history,
+    )
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass(eq=False)
+class _TorchLoop:
+    """One trial's training loop: what it trains with, and what it tracks while it runs.
+
+    :meth:`train` reads top to bottom: epochs of optimizer steps (one gradient-accumulation
+    window each), a log line every ``train.logging_steps``, evaluations as
+    ``train.eval_strategy`` says, and a stop on divergence, pruning or early stopping.
+    """
+
+    torch: Any
+    config: Any
+    task: TorchTask
+    model: Any
+    setup: _TorchSetup
+    optimizer: Any
+    scheduler: Any
+    reporter: Reporter
+    total_steps: int
+    steps_per_epoch: int | None
+    tb: Any  # a SummaryWriter, or None without tensorboard
+    # -- progress
+    step: int = 0
+    epoch: float = 0.0
+    samples: int = 0
+    stop: bool = False
+    pruned: bool = False
+    last_value: float | None = None  # the search metric at the last evaluation
+    logs: list[dict[str, Any]] = field(default_factory=list)  # Trainer-style log entries -> history
+    evals: list[dict[str, Any]] = field(default_factory=list)
+    window_loss: float = 0.0  # summed step losses since the last log
+    last_logged: int = 0
+    # -- early stopping: the best value so far and its weights (on the CPU)
+    best: float | None = None
+    best_step: int | None = None
+    best_weights: dict[str, Any] | None = None
+    bad_evals: int = 0
+
+    def __post_init__(self) -> None:
+        t = self.config.train
+        self.guard = LossGuard(t.divergence_factor)  # reference: the step-1 loss, before any update
+        # reduce_lr_on_plateau steps on the eval metric, every other schedule on every optimizer step
+        self.plateau = isinstance(self.scheduler, self.torch.optim.lr_scheduler.ReduceLROnPlateau)
+        # fp16 only: keeps small grads from underflowing
+        self.scaler = self.torch.amp.GradScaler(self.setup.device.type, enabled=self.setup.precision.loss_scaling)
+        self.on_step = step_hook(self.reporter)  # the CLI's progress bar, when there is one
+
+    def train(self) -> None:
+        """Epochs until ``total_steps`` or a stop; then evaluate the last steps when no evaluation saw them."""
+        t = self.config.train
+        epoch = 0
+        while self.step < self.total_steps and not self.stop:
+            self._train_epoch(epoch)
+            epoch += 1
+            if t.eval_strategy == "epoch" and not self.stop and self.guard.diverged_step is None:
+                self.evaluate()
+        # the last steps may not have been evaluated (eval every N steps)
+        evaluated = self.evals and self.evals[-1]["step"] == self.step
+        if not evaluated and not self.pruned and self.guard.diverged_step is None and self.step > 0:
+            self.evaluate()
+
+    def _train_epoch(self, epoch: int) -> None:
+        """One pass over a fresh shuffle; one iteration is one optimizer step."""
+        t = self.config.train
+        loader = self.task.train_loader(t.batch_size, self.config.seed + epoch)  # a fresh shuffle per epoch
+        i = -1
+        for i, window in enumerate(_windows(loader, t.grad_accum)):
+            step_loss, lr = self._optimizer_step(window)
+            self.epoch = epoch + (i + 1) / (self.steps_per_epoch or (i + 1))
+            if self.guard.check(self.step, step_loss) is not None:  # NaN/inf or exploding loss: stop now
+                self.stop = True
+                break
+            self._log_step(step_loss, lr)
+            if t.eval_strategy == "steps" and self.step % t.eval_steps == 0:
+                self.evaluate()
+            if self.stop or self.step >= self.total_steps:
+                break
+        if i < 0:
+            raise RunnerError(f"the task's train_loader yielded no batches in epoch {epoch}")
+
+    def _optimizer_step(self, window: list[Any]) -> tuple[float, float]:
+        """Forward and backward over the window's micro-batches, then one update; ``(step loss, LR used)``."""
+        torch, t, optimizer, scaler = self.torch, self.config.train, self.optimizer, self.scaler
+        step_loss = 0.0
+        for batch in window:
+            batch = _to_device(batch, self.setup.device)
+            with self.autocast():
+                loss = self.task.loss_fn(self.model, batch)
+            if self.setup.fault is not None:
+                loss = self.setup.fault.apply(loss, self.step + 1)
+            loss = loss / len(window)  # mean over the window's micro-batches
+            scaler.scale(loss).backward()
+            step_loss += float(loss.detach())
+            self.samples += _rows(batch)
+        if t.max_grad_norm > 0:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), t.max_grad_norm)
+        lr = optimizer.param_groups[0]["lr"]  # the LR this update uses (what the Trainer logs)
+        scaler.step(optimizer)  # skips the update when fp16 gradients overflowed
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        if not self.plateau:
+            self.scheduler.step()
+        self.step += 1
+        return step_loss, lr
+
+    def _log_step(self, step_loss: float, lr: float) -> None:
+        """Progress after every step; a Trainer-style log entry (mean loss since the last) every ``logging_steps``."""
+        step = self.step
+        self.window_loss += step_loss
+        self.on_step(step, self.total_steps, None)
+        if step % self.config.train.logging_steps == 0:
+            entry = {"loss": self.window_loss / (step - self.last_logged), "learning_rate": lr, "epoch": self.epoch, "step": step}
+            self.logs.append(entry)
+            _tb_log(self.tb, {"train/loss": entry["loss"], "train/learning_rate": lr}, step)
+            self.on_step(step, self.total_steps, entry["loss"])
+            self.window_loss, self.last_logged = 0.0, step
+
+    def evaluate(self) -> None:
+        """Run eval_fn, report the search metric, track the best value for early stopping."""
+        metric = self.config.search.metric
+        self.model.eval()
+        with self.torch.no_grad(), self.autocast():
+            raw = self.task.eval_fn(self.model)
+        self.model.train()
+        metrics = {(k if k.startswith("eval_") else f"eval_{k}"): float(v) for k, v in raw.items()}
+        if metric not in metrics:
+            raise RunnerError(f"eval_fn returned no {metric!r} (search.metric); it returned: {', '.join(sorted(metrics))}")
+        value = metrics[metric]
+        entry = {**metrics, "epoch": self.epoch, "step": self.step}
+        self.logs.append(entry)
+        self.evals.append(entry)
+        _tb_log(self.tb, metrics, self.step)
+        if self.plateau:
+            self.scheduler.step(value)
+        self.last_value = value
+        self.reporter.report(value, step=self.step)
+        if self.reporter.should_prune():
+            self.pruned = self.stop = True
+            return
+        if self.config.train.early_stopping.patience is not None:
+            self._early_stopping(value)
+
+    def _early_stopping(self, value: float) -> None:
+        """Keep the best weights; stop after ``patience`` evaluations without a gain above ``threshold``."""
+        early = self.config.train.early_stopping
+        sign = 1.0 if self.config.greater_is_better else -1.0
+        best = self.best
+        if best is None or (sign * (value - best) > 0 and abs(value - best) > early.threshold):
+            # keep the best weights on the CPU, to restore them at the end
+            self.best, self.best_step, self.bad_evals = value, self.step, 0
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
+        else:
+            self.bad_evals += 1
+            if self.bad_evals >= early.patience:
+                self.stop = True
+
+    def final_metrics(self, *, restore_best: bool) -> dict[str, float]:
+        """Eval metrics at the best evaluation (its weights restored) when early stopping kept one, else the last."""
+        if not self.evals:
+            return {}
+        entry = self.evals[-1]
+        if self.best_weights is not None and restore_best:
+            self.model.load_state_dict(self.best_weights)
+            entry = next(e for e in self.evals if e["step"] == self.best_step)
+        return {k: v for k, v in entry.items() if k.startswith("eval_")}
+
+    def autocast(self) -> Any:
+        """Mixed precision for forward passes (bf16, or fp16 with the GradScaler); nothing for fp32."""
+        if self.setup.amp_dtype is None:
+            return nullcontext()
+        return self.torch.autocast(device_type=self.setup.device.type, dtype=self.setup.amp_dtype)
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+# --------------------------------------------------------------------------- helpers
 
 
 # --------------------------------------------------------------------------- helpers

@@ -15,9 +15,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from hpscout._checks import check_fraction
 from hpscout._errors import RunnerError
+from hpscout.config import config_to_dict
+from hpscout.data import check_data
 from hpscout.runner._base import NullReporter, Reporter, TrialResult, get_runner
+from hpscout.runner._command import command_argv
 from hpscout.runner._guards import release_memory, status_from_exception, write_traceback
+from hpscout.runner._tasks import check_generation, check_metric
+from hpscout.runner._torch_task import load_factory
+from hpscout.store import load_checkpoint_state
 
 __all__ = ["run_trial", "validate_trial_config", "library_versions", "RESULT_FILE"]
 
@@ -41,35 +48,26 @@ def validate_trial_config(config: Any, fraction: float | None = None) -> None:
     calls it so bad input exits with code 2 before any model loads; :func:`run_trial`
     calls it too and records a FAILED trial instead.
     """
-    if fraction is not None and (isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1):
-        raise RunnerError(f"fraction must be in (0, 1], but got {fraction!r}")
-    from hpscout.runner._tasks import check_generation, check_metric
-
+    if fraction is not None:
+        check_fraction(fraction, "fraction", error=RunnerError)
     check_metric(config.task, config.search.metric)
     check_generation(config)
     if config.task == "torch":
-        from hpscout.runner._torch import load_factory
-
         load_factory(config.torch.factory)
     elif config.task == "command":
-        from hpscout.runner._command import command_argv
-
         probe = {"trial_dir": ".", "fraction": fraction or config.scout.fraction, "seed": config.seed, "metrics_file": "m"}
         command_argv(config, {**probe, "subset_file": "s", "eval_file": "e"})
     elif config.task == "llamafactory":
+        # loads on first use: it imports hpscout.export, which imports this package
         from hpscout.runner._llamafactory import check_llamafactory
 
         check_llamafactory(config)
     if config.model.adapter is not None:
         check_adapter_settings(config)
-        from hpscout.store import load_checkpoint_state
-
         # load, not only verify: a weight file with a matching hash can still be a pickle that
         # runs code, and refusing it here stops the command (exit 2) before any model loads
         load_checkpoint_state(config.model.adapter)
     if config.task in DATA_TASKS or (config.task == "command" and Path(str(config.data.train)).exists()):
-        from hpscout.data import check_data
-
         check_data(config, fraction)
 
 
@@ -128,8 +126,6 @@ def run_trial(
         >>> result.status, result.metrics["eval_accuracy"]  # doctest: +SKIP
         (<TrialStatus.COMPLETE: 'complete'>, 0.78)
     """
-    from hpscout.config import config_to_dict
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     used_fraction = config.scout.fraction if fraction is None else fraction
