@@ -271,7 +271,7 @@ def transfer_series(section: dict[str, Any] | None) -> PlotData:
     return PlotData("transfer", title, {
         "small": [c["small_value"] for c in pts],
         "large": [c["large_value"] for c in pts],
-        "labels": [f"t{int(c['trial']):04d}" if isinstance(c.get("trial"), int) else str(c.get("trial")) for c in pts],
+        "labels": [_trial_label(c) for c in pts],
         "rank_small": [c.get("rank_small") for c in pts],
         "rank_large": [c.get("rank_large") for c in pts],
         "small_fraction": section.get("small_fraction"),
@@ -294,8 +294,7 @@ def climb_series(section: dict[str, Any] | None) -> PlotData:
         by_rung = c.get("values_by_rung") or {}
         ys = [finite(c.get("small_value"))] + [finite(by_rung.get(f"{f:g}")) if isinstance(f, (int, float)) else None
                                                 for f in fractions[1:]]
-        label = f"t{int(c['trial']):04d}" if isinstance(c.get("trial"), int) else str(c.get("trial"))
-        lines.append({"label": label, "y": ys, "trial": c.get("trial")})
+        lines.append({"label": _trial_label(c), "y": ys, "trial": c.get("trial")})
     pick = section.get("pick") or {}
     return PlotData("climb", title, {
         "fractions": fractions,
@@ -352,6 +351,12 @@ def lr_law_series(section: dict[str, Any] | None) -> PlotData:
         "predicted_full_lr": predicted,
         "note": section.get("note"),
     })
+
+
+def _trial_label(config: dict[str, Any]) -> str:
+    """``t0007`` for a re-run config of trial 7 (analysis.json transfer section)."""
+    trial = config.get("trial")
+    return f"t{trial:04d}" if isinstance(trial, int) else str(trial)
 
 
 def _short(value: Any) -> str:
