@@ -11,14 +11,10 @@ Example:
     ([10, 100], {'0': 7, '1': 2, '2': 1})
 """
 
+from hpscout.data._allocation import allocate, subset_size
 from hpscout.data._load import FORMATS, data_format, file_sha256, load_table, source_sha256, table_sha256
-from hpscout.data._manifest import (
-    MANIFEST_NAME,
-    MANIFEST_VERSION,
-    load_manifest,
-    save_manifest,
-    verify_source,
-)
+from hpscout.data._manifest import MANIFEST_NAME, MANIFEST_VERSION, SourceInfo, save_manifest
+from hpscout.data._manifest_load import load_manifest, verify_source
 from hpscout.data._prepare import (
     PreparedData,
     check_data,
@@ -36,19 +32,8 @@ from hpscout.data._report import (
     representativeness,
     total_variation,
 )
-from hpscout.data._subsets import (
-    LENGTH_BUCKET_PREFIX,
-    SourceInfo,
-    StrataCodes,
-    Subset,
-    SubsetSet,
-    allocate,
-    make_subsets,
-    strata_codes,
-    subset_size,
-    subsets_from_file,
-    text_lengths,
-)
+from hpscout.data._strata import LENGTH_BUCKET_PREFIX, StrataCodes, strata_codes, text_lengths
+from hpscout.data._subsets import Subset, SubsetSet, make_subsets, subsets_from_file
 
 __all__ = [
     "FORMATS",

@@ -18,15 +18,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpscout._errors import DataError
+from hpscout._io import atomic_write_json
+from hpscout.data._allocation import checked_fraction, subset_size
 from hpscout.data._load import data_format, load_table, source_sha256
-from hpscout.data._subsets import (
-    LENGTH_BUCKET_PREFIX,
-    StrataCodes,
-    _check_fraction,
-    _subsets_from_codes,
-    strata_codes,
-    subset_size,
-)
+from hpscout.data._manifest import SourceInfo
+from hpscout.data._report import representativeness
+from hpscout.data._strata import LENGTH_BUCKET_PREFIX, StrataCodes, strata_codes
+from hpscout.data._subsets import Subset, SubsetSet, _subsets_from_codes
 
 if TYPE_CHECKING:  # pragma: no cover
     import datasets
@@ -263,7 +261,7 @@ def prepare_data(config: ExperimentConfig, fraction: float | None = None) -> Pre
         >>> data = prepare_data(cfg, 0.02)  # doctest: +SKIP
         >>> len(data.train), len(data.eval), data.train_indices[:3]  # doctest: +SKIP
     """
-    frac = _key(_check_fraction(config.scout.fraction if fraction is None else fraction))
+    frac = _key(checked_fraction(config.scout.fraction if fraction is None else fraction))
     d = config.data
     train_path = _local(str(d.train))
     table, sha = _load(train_path)
@@ -367,10 +365,6 @@ def write_run_subsets(config: ExperimentConfig, out_dir: str | os.PathLike[str])
     :func:`prepare_data` hands to a trial (so held-out eval rows never appear in it).
     Returns ``(out_dir/subsets.json, out_dir/report.json)``.
     """
-    from hpscout._io import atomic_write_json
-    from hpscout.data._report import representativeness
-    from hpscout.data._subsets import SourceInfo, Subset, SubsetSet
-
     out = Path(out_dir)
     train_path = _local(str(config.data.train))
     table, sha = _load(train_path)

@@ -12,16 +12,17 @@ from typing import Any
 import numpy as np
 
 from hpscout._errors import DataError
+from hpscout._format import text_table
 from hpscout._imports import try_import
-from hpscout.data._subsets import (
+from hpscout.data._strata import (
     LENGTH_BUCKET_PREFIX,
-    SubsetSet,
     _arrow_column,
     _column_names,
     _num_rows,
     strata_codes,
     text_lengths,
 )
+from hpscout.data._subsets import SubsetSet
 
 __all__ = [
     "LENGTH_QUANTILES",
@@ -232,12 +233,6 @@ def format_report(report: Mapping[str, Any], *, max_strata: int = 20) -> str:
                 [f"{report['text_column']} {unit} {stat}", f"{report['full']['length'][stat]:.1f}"]
                 + [f"{s['length'][stat]:.1f}" for s in subsets]
             )
-    widths = [max(len(r[i]) for r in [header] + rows) for i in range(len(header))]
-    lines = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True))
-        )
-        for r in [header] + rows
-    ]
+    lines = [text_table(header, rows, right=range(1, len(header)))]
     lines += [f"warning: {w}" for w in report.get("warnings") or []]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)

@@ -16,57 +16,27 @@ All of it is vectorised numpy over stratum codes; there is no loop over rows.
 
 from __future__ import annotations
 
-import functools
-import math
 import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_FLOOR, Decimal
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hpscout._errors import DataError
-from hpscout._imports import try_import
+from hpscout.data._allocation import checked_fraction, nested_counts
+from hpscout.data._load import load_table, source_sha256
+from hpscout.data._manifest import SourceInfo, manifest_dict, save_manifest
+from hpscout.data._strata import LENGTH_BUCKET_PREFIX, StrataCodes, strata_codes
 
-if TYPE_CHECKING:  # pragma: no cover
-    import pyarrow as pa
-
-__all__ = [
-    "LENGTH_BUCKET_PREFIX",
-    "SourceInfo",
-    "Subset",
-    "SubsetSet",
-    "StrataCodes",
-    "make_subsets",
-    "subsets_from_file",
-    "subset_size",
-    "allocate",
-    "strata_codes",
-    "text_lengths",
-]
-
-#: prefix of the derived stratify key ``length_bucket:<column>``
-LENGTH_BUCKET_PREFIX = "length_bucket:"
+__all__ = ["Subset", "SubsetSet", "make_subsets", "subsets_from_file"]
 
 _U64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
 
 # --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class SourceInfo:
-    """Where the rows came from: the path as given, the hash of its content and its row count."""
-
-    path: str | None
-    sha256: str | None
-    rows: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"path": self.path, "sha256": self.sha256, "rows": self.rows}
 
 
 @dataclass(frozen=True, eq=False)
@@ -142,409 +112,11 @@ class SubsetSet:
 
     def to_manifest(self) -> dict[str, Any]:
         """The manifest as a JSON-ready dict (see :mod:`hpscout.data._manifest`)."""
-        from hpscout.data._manifest import manifest_dict
-
         return manifest_dict(self)
 
     def save_manifest(self, path: str | os.PathLike[str]) -> Path:
         """Write the manifest atomically to ``path`` (a ``.json`` file, or a folder to hold ``subsets.json``)."""
-        from hpscout.data._manifest import save_manifest
-
         return save_manifest(self, path)
-
-
-# --------------------------------------------------------------------------- strata
-
-
-@dataclass(frozen=True, eq=False)
-class StrataCodes:
-    """Stratum code per row (0..K-1, in sorted order of the stratum values) and each stratum's label."""
-
-    codes: np.ndarray
-    labels: tuple[str, ...]
-    keys: tuple[str, ...]
-
-    @functools.cached_property
-    def sizes(self) -> np.ndarray:
-        """Rows per stratum."""
-        return np.bincount(self.codes, minlength=len(self.labels)).astype(np.int64)
-
-    def take(self, rows: np.ndarray) -> StrataCodes:
-        """The codes of some rows, with strata that lost all their rows dropped."""
-        return _compress([self.codes[rows]], [list(self.labels)], self.keys)
-
-
-def _num_rows(data: Any) -> int:
-    if isinstance(data, np.ndarray):
-        return int(data.shape[0])
-    if isinstance(data, Mapping):
-        lengths = {str(k): len(v) for k, v in data.items()}
-        if len(set(lengths.values())) > 1:
-            raise DataError(f"a dict of columns needs equal-length columns, but got lengths {lengths}")
-        return next(iter(lengths.values()), 0)
-    if hasattr(data, "num_rows"):  # datasets.Dataset, pyarrow.Table
-        return int(data.num_rows)
-    return len(data)
-
-
-def _column_names(data: Any) -> list[str]:
-    if isinstance(data, Mapping):
-        return [str(k) for k in data]
-    if hasattr(data, "column_names"):  # datasets.Dataset, pyarrow.Table
-        return list(data.column_names)
-    if hasattr(data, "columns"):  # pandas.DataFrame
-        return [str(c) for c in data.columns]
-    return []
-
-
-def _describe(data: Any) -> str:
-    return f"a {type(data).__name__} with columns {_column_names(data)}"
-
-
-def _arrow_column(data: Any, name: str, what: str) -> pa.Array:
-    """One column as a pyarrow Array (rows in the data's order, selections honoured)."""
-    pa = try_import("pyarrow", "stratified subsets")
-    if isinstance(data, np.ndarray):
-        raise DataError(f"{what} {name!r} needs a table, but the data is a bare array of stratum labels")
-    names = _column_names(data)
-    if name not in names:
-        raise DataError(f"{what} {name!r} is not a column of the data; the columns are {names}")
-    if hasattr(data, "with_format") and hasattr(data, "column_names"):  # datasets.Dataset
-        col = data.with_format("arrow")[name]
-    elif isinstance(data, pa.Table):
-        col = data.column(name)
-    else:  # a dict of columns or a pandas.DataFrame
-        col = _to_arrow(data[name], name)
-    if isinstance(col, pa.ChunkedArray):
-        col = col.combine_chunks()
-    return col
-
-
-def _to_arrow(values: Any, name: str) -> pa.Array:
-    pa = try_import("pyarrow", "stratified subsets")
-    if isinstance(values, (pa.Array, pa.ChunkedArray)):
-        return values
-    try:
-        if hasattr(values, "dtype") and hasattr(values, "isna"):  # pandas Series: NaN/None -> null
-            return pa.array(values, from_pandas=True)
-        return pa.array(values)
-    except (TypeError, ValueError):  # mixed types (1 and "a"): compare them as text, keep None as missing
-        seq = values.tolist() if hasattr(values, "tolist") else list(values)
-        return pa.array([None if v is None else str(v) for v in seq], type=pa.string())
-
-
-def _codes_of(arr: pa.Array, name: str, *, empty_is_missing: bool = True) -> tuple[np.ndarray, list[str]]:
-    """Codes 0..K-1 in sorted value order, and the values as strings; DataError on missing values."""
-    pa = try_import("pyarrow", "stratified subsets")
-    pc = try_import("pyarrow.compute", "stratified subsets")
-    if pa.types.is_dictionary(arr.type):
-        arr = arr.cast(arr.type.value_type)
-    missing = arr.is_null()
-    if pa.types.is_floating(arr.type):
-        missing = pc.or_(missing, pc.is_nan(arr))
-    if empty_is_missing and (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        missing = pc.or_(missing, pc.fill_null(pc.equal(arr, ""), False))
-    n_missing = pc.sum(missing).as_py() or 0
-    if n_missing:
-        first = int(np.flatnonzero(missing.to_numpy(zero_copy_only=False))[0])
-        raise DataError(
-            f"stratify column {name!r} has {n_missing} missing values (None, NaN or empty string), "
-            f"the first at row {first}; fill or drop them, or stratify on another column"
-        )
-    if pa.types.is_boolean(arr.type):
-        codes, labels = _int_codes(arr.to_numpy(zero_copy_only=False))
-        return codes, [str(bool(int(v))) for v in labels]
-    if pa.types.is_integer(arr.type):
-        return _int_codes(arr.to_numpy(zero_copy_only=False))
-    encoded = arr.dictionary_encode()
-    dictionary = encoded.dictionary
-    order = np.asarray(pc.array_sort_indices(dictionary))
-    rank = np.empty(len(order), dtype=np.int64)
-    rank[order] = np.arange(len(order))
-    idx = encoded.indices.to_numpy(zero_copy_only=False)
-    labels = [str(v) for v in dictionary.take(pa.array(order)).to_pylist()]
-    return rank[idx], labels
-
-
-def _int_codes(values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-    if values.dtype == np.bool_:
-        values = values.astype(np.uint8)
-    lo, hi = int(values.min()), int(values.max())
-    if hi - lo <= max(1 << 22, 4 * values.size):  # small range: O(N) bincount instead of a sort
-        if lo == 0 and not (values.dtype.kind == "u" and values.dtype.itemsize >= 8):
-            shifted = values  # bincount and fancy indexing take it as it is
-        elif values.dtype.kind == "u":
-            shifted = (values - values.dtype.type(lo)).astype(np.int64)
-        else:
-            shifted = values.astype(np.int64) - lo
-        present = np.bincount(shifted, minlength=hi - lo + 1) > 0
-        mapping = (np.cumsum(present) - 1).astype(np.int32)
-        uniq = np.flatnonzero(present) + lo
-        return mapping[shifted], [str(int(v)) for v in uniq]
-    uniq, inverse = np.unique(values, return_inverse=True)
-    return inverse.reshape(-1), [str(int(v)) for v in uniq]
-
-
-def text_lengths(data: Any, column: str, *, what: str = "text column") -> np.ndarray:
-    """Character length of every row of a text column (vectorised, via pyarrow)."""
-    pa = try_import("pyarrow", "text lengths")
-    pc = try_import("pyarrow.compute", "text lengths")
-    arr = _arrow_column(data, column, what)
-    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
-        raise DataError(f"{what} {column!r} must hold text, but holds {arr.type}")
-    if arr.null_count:
-        first = int(np.flatnonzero(arr.is_null().to_numpy(zero_copy_only=False))[0])
-        raise DataError(
-            f"{what} {column!r} has {arr.null_count} missing values (None), the first at row {first}"
-        )
-    return np.asarray(pc.utf8_length(arr).to_numpy(zero_copy_only=False), dtype=np.int64)
-
-
-def _length_bucket_codes(data: Any, column: str, buckets: int, key: str) -> tuple[np.ndarray, list[str]]:
-    lengths = text_lengths(data, column, what=f"stratify key {key!r}: column")
-    # Quantile edges of the character lengths; bucket i holds lengths in [edge[i-1], edge[i]).
-    edges = np.quantile(lengths, np.arange(1, buckets) / buckets) if lengths.size else np.array([])
-    bucket = np.searchsorted(edges, lengths, side="right")
-    return _int_codes(bucket)
-
-
-def strata_codes(data: Any, stratify: Sequence[str] = (), *, length_buckets: int = 4) -> StrataCodes:
-    """Joint stratum code of every row.
-
-    Args:
-        data: a ``datasets.Dataset``, ``pandas.DataFrame``, ``pyarrow.Table``, a dict of
-            columns, or a 1-D numpy array whose values are the stratum labels.
-        stratify: column names and derived keys ``length_bucket:<column>`` (quantile bucket
-            of the column's character length); several keys stratify on their joint value.
-        length_buckets: how many quantile buckets a ``length_bucket:`` key makes.
-    """
-    keys = tuple(stratify)
-    n = _num_rows(data)
-    if n == 0:
-        raise DataError(f"the data is empty ({_describe(data)} has 0 rows); subsets need at least one row")
-    if not isinstance(length_buckets, int) or isinstance(length_buckets, bool) or length_buckets < 1:
-        raise DataError(f"length_buckets must be an integer >= 1, but got {length_buckets!r}")
-    if len(set(keys)) != len(keys):
-        raise DataError(f"stratify keys must be distinct, but got {list(keys)}")
-    if isinstance(data, np.ndarray):
-        if keys:
-            raise DataError(
-                f"a bare array is itself the stratum labels; pass stratify=() with it, not {list(keys)}"
-            )
-        if data.ndim != 1:
-            raise DataError(f"an array of stratum labels must be 1-D, but has shape {data.shape}")
-        codes, labels = _codes_of(_to_arrow(data, "labels"), "labels")
-        return _compress([codes], [labels], (), dense=True)
-    if not keys:
-        return StrataCodes(np.zeros(n, dtype=np.int64), ("all",), ())
-    per_key_codes: list[np.ndarray] = []
-    per_key_labels: list[list[str]] = []
-    for key in keys:
-        if key.startswith(LENGTH_BUCKET_PREFIX):
-            column = key[len(LENGTH_BUCKET_PREFIX) :]
-            if not column:
-                raise DataError(f"stratify key {key!r} must name a column: length_bucket:<column>")
-            codes, labels = _length_bucket_codes(data, column, length_buckets, key)
-        else:
-            codes, labels = _codes_of(_arrow_column(data, key, "stratify column"), key)
-        per_key_codes.append(codes)
-        per_key_labels.append(labels)
-    return _compress(per_key_codes, per_key_labels, keys, dense=True)
-
-
-def _compress(
-    codes: list[np.ndarray], labels: list[list[str]], keys: tuple[str, ...], *, dense: bool = False
-) -> StrataCodes:
-    """Joint codes of several keys, renumbered to the combinations that occur (sorted).
-
-    ``dense`` says a single key's codes already use every value 0..K-1.
-    """
-    sizes = [len(lab) for lab in labels]
-    small = np.int32 if math.prod(sizes) < (1 << 31) else np.int64
-    if len(codes) == 1 and dense:
-        # One key whose codes are already dense and in sorted value order.
-        return StrataCodes(codes[0].astype(small, copy=False), tuple(labels[0]), keys)
-    joint = codes[0].astype(np.int64, copy=False)
-    for c, k in zip(codes[1:], sizes[1:], strict=True):
-        joint = joint * k + c
-    total = math.prod(sizes)
-    if total <= max(1 << 22, 4 * joint.size):
-        present: np.ndarray = np.bincount(joint, minlength=total) > 0
-        combos: np.ndarray = np.flatnonzero(present)
-        dense_codes: np.ndarray = (np.cumsum(present) - 1)[joint]
-    else:
-        combos, dense_codes = np.unique(joint, return_inverse=True)
-        dense_codes = dense_codes.reshape(-1)
-    out_labels = []
-    for combo in combos.tolist():
-        parts = []
-        for k in reversed(sizes):
-            combo, r = divmod(combo, k)
-            parts.append(r)
-        out_labels.append("|".join(lab[r] for lab, r in zip(labels, reversed(parts), strict=True)))
-    return StrataCodes(dense_codes.astype(small, copy=False), tuple(out_labels), keys)
-
-
-# --------------------------------------------------------------------------- sizes and allocation
-
-
-def _check_fraction(fraction: Any) -> float:
-    if isinstance(fraction, bool) or not isinstance(fraction, (int, float, np.integer, np.floating)):
-        raise DataError(f"a fraction must be a number in (0, 1], but got {fraction!r}")
-    f = float(fraction)
-    if not (0 < f <= 1):  # also rejects NaN
-        raise DataError(f"a fraction must be in (0, 1], but got {fraction!r}")
-    return f
-
-
-def subset_size(fraction: float, rows: int) -> int:
-    """Rows in a subset: ``fraction x rows`` rounded half up, computed exactly in decimal.
-
-    Example:
-        >>> subset_size(0.01, 67349), subset_size(0.5, 5), subset_size(0.25, 10)
-        (673, 3, 3)
-    """
-    f = _check_fraction(fraction)
-    return int((Decimal(repr(f)) * rows + Decimal("0.5")).to_integral_value(rounding=ROUND_FLOOR))
-
-
-def _quota_parts(sizes: np.ndarray, total: int) -> tuple[np.ndarray, np.ndarray]:
-    """floor and remainder of the quotas ``total x size_k / N``, in exact integer arithmetic.
-
-    The remainder is returned as the integer numerator over N, so comparisons are exact.
-    """
-    n = int(sizes.sum())
-    if total * int(sizes.max(initial=0)) < (1 << 62):
-        prod = sizes.astype(np.int64) * total
-        return prod // n, prod % n
-    prod = sizes.astype(object) * total  # exact Python ints (K entries, not N rows)
-    return (prod // n).astype(np.int64), (prod % n).astype(np.int64)
-
-
-def _ranked(*keys: np.ndarray) -> np.ndarray:
-    """Indices sorted by the keys (first key most significant), ties by index (lexsort is stable)."""
-    return np.lexsort(tuple(reversed(keys)))
-
-
-def allocate(sizes: Sequence[int] | np.ndarray, fraction: float, *, total: int | None = None) -> np.ndarray:
-    """Rows per stratum for one fraction on its own: largest remainder with at least one per stratum.
-
-    The subset size is ``S = subset_size(fraction, N)`` (or ``total``); the result depends
-    on the fraction only through ``S``, so two fractions with the same size get the same rows.
-
-    1. The quota of stratum k is ``S x size_k / N``; it first gets ``floor(quota)``.
-    2. A stratum whose floor is 0 gets 1 (the min-1 rule; such a stratum has quota < 1, so
-       1 is its quota rounded up).
-    3. The seats left to reach the exact subset size go to the largest remainders (ties:
-       the larger stratum, then the lower stratum code). If the min-1 seats took more than
-       there were remainder seats, the excess comes back off the largest strata, one row
-       each, largest first — those are the only counts more than 1 away from their quota.
-
-    Raises:
-        DataError: when the subset is smaller than the number of strata.
-
-    Example:
-        >>> allocate([90, 9, 1], 0.1).tolist()
-        [8, 1, 1]
-    """
-    sizes = np.asarray(sizes, dtype=np.int64)
-    n = int(sizes.sum())
-    f = _check_fraction(fraction)
-    s = subset_size(f, n) if total is None else int(total)
-    k = sizes.size
-    if s < k:
-        raise DataError(
-            f"fraction {f} gives a subset of {s} rows ({f} x {n} rows, rounded half up), fewer than the "
-            f"{k} strata; every stratum keeps at least one row, so use a fraction of at least {k / n:.3g} "
-            f"or fewer / coarser stratify keys"
-        )
-    if s >= n:
-        return sizes.copy()
-    floor, rem_rank = _quota_parts(sizes, s)
-    counts = floor.copy()
-    bumped = counts == 0
-    counts[bumped] = 1
-    left = s - int(counts.sum())
-    if left > 0:
-        # Largest remainder among strata the min-1 rule did not already raise.
-        order = _ranked(bumped.astype(np.int8), -rem_rank, -sizes)
-        counts[order[:left]] += 1
-    elif left < 0:
-        counts = _take_from_largest(counts, -left, rem_rank)
-    return counts
-
-
-def _take_from_largest(counts: np.ndarray, excess: int, rem_rank: np.ndarray) -> np.ndarray:
-    counts = counts.copy()
-    while excess > 0:
-        can = np.flatnonzero(counts > 1)
-        order = can[_ranked(-counts[can], rem_rank[can])]
-        take = order[:excess]
-        counts[take] -= 1
-        excess -= take.size
-    return counts
-
-
-def _fit(raw: np.ndarray, lo: np.ndarray, hi: np.ndarray, total: int, quota: np.ndarray) -> np.ndarray:
-    """Counts closest to ``raw`` with ``lo <= counts <= hi`` and the exact ``total``.
-
-    Seats are added where the count is furthest below its quota and removed where it is
-    furthest above (ties: lower stratum code), one per stratum per round.
-    """
-    lo = np.maximum(lo, 1)
-    counts = np.clip(raw, lo, hi)
-    diff = total - int(counts.sum())
-    while diff != 0:
-        if diff > 0:
-            can = np.flatnonzero(counts < hi)
-            order = can[_ranked(counts[can] - quota[can])]
-            step = order[:diff]
-            counts[step] += 1
-            diff -= step.size
-        else:
-            can = np.flatnonzero(counts > lo)
-            order = can[_ranked(quota[can] - counts[can])]
-            step = order[:-diff]
-            counts[step] -= 1
-            diff += step.size
-        if step.size == 0:  # pragma: no cover - bounds are feasible by construction
-            raise DataError(f"cannot fit {total} rows between the neighbouring subsets' counts")
-    return counts
-
-
-def _nested_counts(
-    sizes: np.ndarray,
-    fractions: Sequence[float],
-    ladder: Sequence[float] = (),
-    totals: Mapping[float, int] | None = None,
-) -> tuple[list[float], dict[float, np.ndarray], dict[float, bool]]:
-    """Per-stratum counts for every fraction, non-decreasing in the fraction.
-
-    Ladder fractions are computed first, ascending, each repaired only against the one
-    below; the other fractions are then fitted between their computed neighbours, so
-    they never change the ladder's counts.
-    """
-    n = int(sizes.sum())
-    totals = dict(totals or {})
-    for f in list(fractions) + list(ladder):
-        totals.setdefault(f, subset_size(f, n))
-    ladder_sorted = sorted(set(ladder))
-    others = sorted(set(fractions) - set(ladder_sorted))
-    counts: dict[float, np.ndarray] = {}
-    adjusted: dict[float, bool] = {}
-    done: list[float] = []
-    for f in ladder_sorted + others:
-        raw = allocate(sizes, f, total=totals[f])
-        lower = [g for g in done if totals[g] <= totals[f] and g <= f]
-        upper = [g for g in done if totals[g] >= totals[f] and g >= f]
-        lo = counts[max(lower)] if lower else np.zeros_like(sizes)
-        hi = counts[min(upper)] if upper else sizes
-        quota = sizes * (totals[f] / n)
-        fitted = raw if np.all((raw >= lo) & (raw <= hi)) else _fit(raw, lo, hi, totals[f], quota)
-        counts[f] = fitted
-        adjusted[f] = bool(np.any(fitted != raw))
-        done.append(f)
-    return sorted(counts), counts, adjusted
 
 
 # --------------------------------------------------------------------------- selection
@@ -684,8 +256,8 @@ def make_subsets(
     seed = _check_seed(seed)
     if isinstance(fractions, (int, float)):
         fractions = [fractions]
-    fracs = [_check_fraction(f) for f in fractions]
-    lad = [_check_fraction(f) for f in ladder]
+    fracs = [checked_fraction(f) for f in fractions]
+    lad = [checked_fraction(f) for f in ladder]
     if not fracs and not lad:
         raise DataError("make_subsets needs at least one fraction")
     strata = strata_codes(data, stratify, length_buckets=length_buckets)
@@ -701,7 +273,7 @@ def _subsets_from_codes(
     totals: Mapping[float, int] | None = None,
 ) -> SubsetSet:
     sizes = strata.sizes
-    order, counts, adjusted = _nested_counts(sizes, fractions, ladder, totals)
+    order, counts, adjusted = nested_counts(sizes, fractions, ladder, totals)
     picked = _select(strata.codes, sizes, [counts[f] for f in order], seed)
     labels = strata.labels
     subsets = tuple(
@@ -733,8 +305,6 @@ def subsets_from_file(
     split: str = "train",
 ) -> tuple[SubsetSet, Any]:
     """Load ``path`` (see :func:`load_table`), draw subsets and record the source; returns (subsets, data)."""
-    from hpscout.data._load import load_table, source_sha256
-
     data = load_table(path, split=split)
     keys = [stratify] if isinstance(stratify, str) else list(stratify)
     for key in keys:

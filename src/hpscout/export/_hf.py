@@ -24,14 +24,8 @@ from typing import Any
 
 from hpscout._errors import ExportError
 from hpscout._imports import try_import
-from hpscout.export._prepare import (
-    Prepared,
-    best_model_settings,
-    lora_targets,
-    precision_flags,
-    scheduler_args,
-    warmup_value,
-)
+from hpscout.export._prepare import Prepared, TrainerSettings, lora_targets, trainer_settings
+from hpscout.runner import LEGACY_OPTIMIZERS, checkpointing_arg, generation_args
 
 __all__ = ["training_args_class", "training_args_dict", "training_args_fields", "sidecar_path_for"]
 
@@ -60,21 +54,30 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
         >>> args, sidecar = training_args_dict(prepare_export("runs/demo"))  # doctest: +SKIP
         >>> TrainingArguments(**args)  # doctest: +SKIP
     """
-    from hpscout.runner._hf import checkpointing_arg
-    from hpscout.runner._optim import LEGACY_OPTIMIZERS
-    from hpscout.runner._tasks import generation_args
-
     transformers = try_import("transformers", "the TrainingArguments export")
-    cfg, plan = prep.config, prep.plan
+    cfg = prep.config
     fields = training_args_fields(cfg.task)
-    cls_name = training_args_class(cfg.task)
-    t = cfg.train
     notes: list[str] = []
+    settings = trainer_settings(prep, "TrainingArguments")
+    args = _arguments(prep, settings, fields, transformers.__version__, notes)
+    unknown = sorted(k for k in args if k not in fields)
+    if unknown:
+        raise ExportError(
+            f"transformers {transformers.__version__} {training_args_class(cfg.task)} has no field(s) {unknown}; "
+            "upgrade transformers or export --format json"
+        )
+    return args, _sidecar(prep, settings, transformers.__version__, notes)
 
-    sched, sched_kwargs = scheduler_args(cfg, plan.total_steps, "TrainingArguments")
+
+def _arguments(
+    prep: Prepared, settings: TrainerSettings, fields: frozenset[str], version: str, notes: list[str]
+) -> dict[str, Any]:
+    """The ``TrainingArguments`` keyword arguments; translations the installed version needs go to ``notes``."""
+    cfg, plan = prep.config, prep.plan
+    t = cfg.train
     optim = LEGACY_OPTIMIZERS.get(t.optimizer, t.optimizer)
     if optim != t.optimizer:
-        notes.append(f"optim {t.optimizer} does not exist in transformers {transformers.__version__}; wrote {optim}, "
+        notes.append(f"optim {t.optimizer} does not exist in transformers {version}; wrote {optim}, "
                      "the same AdamW in torch")
     args: dict[str, Any] = {
         "output_dir": f"outputs/{cfg.name}",
@@ -83,7 +86,7 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
         "per_device_eval_batch_size": t.eval_batch_size,
         "gradient_accumulation_steps": plan.grad_accum,
         "learning_rate": float(f"{t.learning_rate:.6g}"),
-        "lr_scheduler_type": sched,
+        "lr_scheduler_type": settings.scheduler,
         "weight_decay": t.weight_decay,
         "max_grad_norm": t.max_grad_norm,
         "optim": optim,
@@ -95,26 +98,17 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
         "save_total_limit": 2,
         "report_to": list(t.report_to) if t.report_to else "none",
     }
-    if sched_kwargs:
-        args["lr_scheduler_kwargs"] = sched_kwargs
+    if settings.scheduler_kwargs:
+        args["lr_scheduler_kwargs"] = settings.scheduler_kwargs
     if plan.max_steps:
         args["max_steps"] = plan.max_steps
     else:
         args["num_train_epochs"] = float(t.epochs)
-    key, warm = warmup_value(plan, cfg)
-    if key == "warmup_ratio":
-        if "warmup_ratio" in fields:
-            args["warmup_ratio"] = warm
-        else:  # transformers 5: a float below 1 is a ratio
-            args["warmup_steps"] = float(warm)
-            notes.append(f"warmup written as warmup_steps={warm:g}: transformers {transformers.__version__} has no "
-                         "warmup_ratio and reads a float below 1 as a share of the run")
-    else:
-        args["warmup_steps"] = int(warm)
+    args.update(_warmup_argument(settings, fields, version, notes))
     if plan.eval_strategy == "steps":
         args["eval_steps"] = plan.eval_steps
         args["save_steps"] = plan.save_steps
-    best = best_model_settings(cfg)
+    best = settings.best
     if best.load_best:  # save_strategy/save_steps already match the evaluation, as load_best_model_at_end needs
         args["load_best_model_at_end"] = True
     if best.metric is not None:
@@ -123,40 +117,52 @@ def training_args_dict(prep: Prepared) -> tuple[dict[str, Any], dict[str, Any]]:
     args[checkpointing_arg(fields)] = t.gradient_checkpointing
     if cfg.task == "seq2seq":
         args.update(generation_args(cfg))
-    flags, prec_note = precision_flags(prep)
-    args.update(flags)
-    notes.append(prec_note)
+    args.update(settings.precision_flags)
+    notes.append(settings.precision_note)
     if "eval_strategy" not in fields and "evaluation_strategy" in fields:  # transformers < 4.41
         args["evaluation_strategy"] = args.pop("eval_strategy")
-    unknown = sorted(k for k in args if k not in fields)
-    if unknown:
-        raise ExportError(
-            f"transformers {transformers.__version__} {cls_name} has no field(s) {unknown}; "
-            "upgrade transformers or export --format json"
-        )
+    return args
 
+
+def _warmup_argument(settings: TrainerSettings, fields: frozenset[str], version: str, notes: list[str]) -> dict[str, Any]:
+    """Warmup as steps, or as a ratio where this transformers version still has ``warmup_ratio``."""
+    warm = settings.warmup
+    if settings.warmup_key != "warmup_ratio":
+        return {"warmup_steps": int(warm)}
+    if "warmup_ratio" in fields:
+        return {"warmup_ratio": warm}
+    # transformers 5: a float below 1 is a ratio
+    notes.append(f"warmup written as warmup_steps={warm:g}: transformers {version} has no "
+                 "warmup_ratio and reads a float below 1 as a share of the run")
+    return {"warmup_steps": float(warm)}
+
+
+def _sidecar(prep: Prepared, settings: TrainerSettings, version: str, notes: list[str]) -> dict[str, Any]:
+    """Everything that is not a ``TrainingArguments`` field: provenance, plan, model, data, PEFT, early stopping."""
+    cfg = prep.config
+    t = cfg.train
     peft: dict[str, Any] | None = None
     if t.method in ("lora", "qlora"):
         targets, target_note = lora_targets(cfg)
         if target_note:
             notes.append(target_note)
         peft = {"r": t.lora.r, "lora_alpha": t.lora.alpha, "lora_dropout": t.lora.dropout, "target_modules": targets}
-    sidecar = {
+    best, flags = settings.best, settings.precision_flags
+    return {
         "what": "hpscout export sidecar of training_args.json: everything that is not a TrainingArguments field",
-        "transformers_version": transformers.__version__,
+        "transformers_version": version,
         "task": cfg.task,
         "method": t.method,
         "model": cfg.model.model_dump(mode="json"),
         "data": cfg.data.model_dump(mode="json"),
         "peft_lora_config": peft,
         "quantization": {"load_in_4bit": True, "bnb_4bit_quant_type": "nf4"} if t.method == "qlora" else None,
-        "arguments_class": f"transformers.{cls_name}",
+        "arguments_class": f"transformers.{training_args_class(cfg.task)}",
         # transformers.EarlyStoppingCallback(**early_stopping_callback), next to these arguments
         "early_stopping_callback": None if best.patience is None else {
             "early_stopping_patience": best.patience, "early_stopping_threshold": best.threshold},
-        "precision": {"bf16": bool(flags["bf16"]), "fp16": bool(flags["fp16"]), "note": prec_note},
+        "precision": {"bf16": bool(flags["bf16"]), "fp16": bool(flags["fp16"]), "note": settings.precision_note},
         "provenance": prep.provenance.to_dict(),
-        "full_data_plan": plan.to_dict(),
+        "full_data_plan": prep.plan.to_dict(),
         "notes": notes + list(prep.notes),
     }
-    return args, sidecar

@@ -31,14 +31,8 @@ from typing import Any
 import yaml
 
 from hpscout._errors import ExportError
-from hpscout.export._prepare import (
-    Prepared,
-    best_model_settings,
-    lora_targets,
-    precision_flags,
-    scheduler_args,
-    warmup_value,
-)
+from hpscout.export._prepare import BestModel, Prepared, TrainerSettings, lora_targets, trainer_settings
+from hpscout.runner import LEGACY_OPTIMIZERS, generation_args
 
 __all__ = ["llamafactory_keys", "llamafactory_yaml", "LLAMAFACTORY_VERSION"]
 
@@ -71,28 +65,63 @@ def _scalar(value: Any) -> str:
 def llamafactory_yaml(prep: Prepared) -> str:
     """The LLaMA-Factory YAML text (provenance header, grouped keys, comments on what to fill in)."""
     cfg = prep.config
-    t, plan = cfg.train, prep.plan
     if cfg.task not in _STAGE:
         raise ExportError(
             f"task {cfg.task!r} has no Hugging Face model, so there is no LLaMA-Factory config to write; "
             "use --format json (or hf for the TrainingArguments alone)"
         )
+    settings = trainer_settings(prep, "LLaMA-Factory")
+    sections: list[tuple[str, list[Item]]] = [
+        ("model", _model_items(prep)),
+        ("method", _method_items(prep)),
+        ("dataset", _dataset_items(prep)),
+        ("output", _output_items(prep)),
+        ("train", _train_items(prep, settings)),
+        ("eval", _eval_items(prep, settings)),
+    ]
+    keys = llamafactory_keys()
+    unknown = [k for _, items in sections for k, _, _ in items if k != _COMMENT and k not in keys]
+    if unknown:  # a bug in this exporter, not a user error: fail before writing a file LLaMA-Factory rejects
+        raise ExportError(f"internal: keys {unknown} are not LLaMA-Factory v{LLAMAFACTORY_VERSION} keys")
+    return _render(_header(prep, settings), sections)
+
+
+def _header(prep: Prepared, settings: TrainerSettings) -> list[str]:
+    """The header comment: what the file is, the task warning, provenance and the full-data plan."""
     header = ["LLaMA-Factory training config: llamafactory-cli train <this file>",
               f"keys checked against LLaMA-Factory v{LLAMAFACTORY_VERSION} (hpscout/export/data/llamafactory_keys.txt)"]
-    if cfg.task == "sequence-classification":
+    if prep.config.task == "sequence-classification":
         header += [
             "WARNING: LLaMA-Factory targets generative fine-tuning (pt, sft, rm, ppo, dpo, kto) and has no",
             "sequence-classification stage. The training keys below (LR, schedule, warmup, batch, LoRA) carry",
             "over to any transformers trainer; stage/template/dataset assume you recast the task as SFT.",
         ]
-    flags, prec_note = precision_flags(prep)
-    header += [""] + prep.provenance.header_lines() + ["", "full-data plan:"] + [f"  {ln}" for ln in plan.text.splitlines()]
-    header += ["", f"{prec_note}."]
+    header += [""] + prep.provenance.header_lines() + ["", "full-data plan:"]
+    header += [f"  {ln}" for ln in prep.plan.text.splitlines()]
+    return header + ["", f"{settings.precision_note}."]
 
-    sections: list[tuple[str, list[Item]]] = []
+
+def _render(header: list[str], sections: list[tuple[str, list[Item]]]) -> str:
+    """The YAML text: the header as comments, then one titled block per section."""
+    out = [f"# {ln}".rstrip() for ln in header]
+    for title, items in sections:
+        out.append("")
+        out.append(f"### {title}")
+        for key, value, comment in items:
+            if key == _COMMENT:
+                out.append(f"# {comment}")
+                continue
+            line = f"{key}: {_scalar(value)}"
+            out.append(f"{line}  # {comment}" if comment else line)
+    return "\n".join(out) + "\n"
+
+
+def _model_items(prep: Prepared) -> list[Item]:
+    cfg = prep.config
+    t = cfg.train
     model: list[Item] = [("model_name_or_path", cfg.model.name_or_path,
-                                           "the alias minilm is hpscout's; give a hub name or folder"
-                                           if cfg.model.name_or_path == "minilm" else "")]
+                          "the alias minilm is hpscout's; give a hub name or folder"
+                          if cfg.model.name_or_path == "minilm" else "")]
     if cfg.model.from_config:
         model[0] = ("model_name_or_path", "REPLACE_ME", "scouting used a randomly initialised model (model.from_config)")
     model.append(("trust_remote_code", True, ""))
@@ -100,26 +129,33 @@ def llamafactory_yaml(prep: Prepared) -> str:
                   "train.gradient_checkpointing true (LLaMA-Factory's default)" if t.gradient_checkpointing else
                   "train.gradient_checkpointing false as scouted; LLaMA-Factory checkpoints activations unless this "
                   "is true (set false to save memory on large models)"))
-    sections.append(("model", model))
+    return model
 
+
+def _method_items(prep: Prepared) -> list[Item]:
+    cfg = prep.config
+    t = cfg.train
     method: list[Item] = [("stage", _STAGE[cfg.task], ""), ("do_train", True, "")]
     if t.method == "full":
         method.append(("finetuning_type", "full", ""))
-    else:
-        targets, target_note = lora_targets(cfg)
-        lf_target = "all" if targets == "all-linear" else ",".join(targets)
-        method += [
-            ("finetuning_type", "lora", "qlora = lora on a 4-bit model" if t.method == "qlora" else ""),
-            ("lora_rank", t.lora.r, ""),
-            ("lora_alpha", int(t.lora.alpha) if float(t.lora.alpha).is_integer() else t.lora.alpha, ""),
-            ("lora_dropout", t.lora.dropout, ""),
-            ("lora_target", lf_target, target_note or ("hpscout all-linear" if lf_target == "all" else
-                                                      f"hpscout preset {t.lora.target}" if isinstance(t.lora.target, str) else "")),
-        ]
-        if t.method == "qlora":
-            method += [("quantization_bit", 4, ""), ("quantization_method", "bnb", "")]
-    sections.append(("method", method))
+        return method
+    targets, target_note = lora_targets(cfg)
+    lf_target = "all" if targets == "all-linear" else ",".join(targets)
+    method += [
+        ("finetuning_type", "lora", "qlora = lora on a 4-bit model" if t.method == "qlora" else ""),
+        ("lora_rank", t.lora.r, ""),
+        ("lora_alpha", int(t.lora.alpha) if float(t.lora.alpha).is_integer() else t.lora.alpha, ""),
+        ("lora_dropout", t.lora.dropout, ""),
+        ("lora_target", lf_target, target_note or ("hpscout all-linear" if lf_target == "all" else
+                                                  f"hpscout preset {t.lora.target}" if isinstance(t.lora.target, str) else "")),
+    ]
+    if t.method == "qlora":
+        method += [("quantization_bit", 4, ""), ("quantization_method", "bnb", "")]
+    return method
 
+
+def _dataset_items(prep: Prepared) -> list[Item]:
+    cfg = prep.config
     data = cfg.data
     dataset: list[Item] = [
         ("dataset", "REPLACE_ME", f"register {data.train} in dataset_info.json and name it here"),
@@ -134,8 +170,12 @@ def llamafactory_yaml(prep: Prepared) -> str:
         dataset.append(("val_size", data.eval_split, "data.eval_split (scouting held this share of train out)"))
     else:
         dataset.append(("eval_dataset", "REPLACE_ME", f"register {data.eval} and name it here"))
-    sections.append(("dataset", dataset))
+    return dataset
 
+
+def _output_items(prep: Prepared) -> list[Item]:
+    cfg, plan = prep.config, prep.plan
+    t = cfg.train
     output: list[Item] = [
         ("output_dir", f"saves/{cfg.name}/{t.method}/sft", ""),
         ("logging_steps", plan.logging_steps, ""),
@@ -148,10 +188,12 @@ def llamafactory_yaml(prep: Prepared) -> str:
     else:
         output.append(("save_strategy", "epoch", ""))
     output.append(("save_total_limit", 2, ""))
-    sections.append(("output", output))
+    return output
 
-    sched, sched_kwargs = scheduler_args(cfg, plan.total_steps, "LLaMA-Factory")
-    warm_key, warm = warmup_value(plan, cfg)
+
+def _train_items(prep: Prepared, settings: TrainerSettings) -> list[Item]:
+    cfg, plan = prep.config, prep.plan
+    t = cfg.train
     train: list[Item] = [
         ("per_device_train_batch_size", t.batch_size, ""),
         ("gradient_accumulation_steps", plan.grad_accum,
@@ -163,54 +205,39 @@ def llamafactory_yaml(prep: Prepared) -> str:
         train.append(("max_steps", plan.max_steps, ""))
     else:
         train.append(("num_train_epochs", float(t.epochs), f"{plan.total_steps:,} optimizer steps" if plan.total_steps else ""))
-    train.append(("lr_scheduler_type", sched, ""))
-    if sched_kwargs:
-        train.append(("lr_scheduler_kwargs", sched_kwargs, ""))
-    train.append((warm_key, warm, (f"= ceil({plan.warmup_ratio:.4g} x {plan.total_steps:,}) steps" if warm_key == "warmup_steps"
-                                   and plan.warmup_ratio is not None and plan.total_steps else "")))
+    train.append(("lr_scheduler_type", settings.scheduler, ""))
+    if settings.scheduler_kwargs:
+        train.append(("lr_scheduler_kwargs", settings.scheduler_kwargs, ""))
+    warm_key = settings.warmup_key
+    train.append((warm_key, settings.warmup,
+                  (f"= ceil({plan.warmup_ratio:.4g} x {plan.total_steps:,}) steps" if warm_key == "warmup_steps"
+                   and plan.warmup_ratio is not None and plan.total_steps else "")))
+    optim = LEGACY_OPTIMIZERS.get(t.optimizer, t.optimizer)
     train += [
         ("weight_decay", t.weight_decay, ""),
         ("max_grad_norm", t.max_grad_norm, ""),
-        ("optim", _optimizer(t.optimizer), "" if _optimizer(t.optimizer) == t.optimizer else
-         f"{t.optimizer} was removed in transformers 5; same optimizer"),
+        ("optim", optim, "" if optim == t.optimizer else f"{t.optimizer} was removed in transformers 5; same optimizer"),
     ]
-    on = [key for key, value in flags.items() if value]
+    on = [key for key, value in settings.precision_flags.items() if value]
     train += [(key, True, "see the header") for key in on] or [("bf16", False, "fp32: see the header")]
     train.append(("seed", cfg.seed, ""))
     train.append(("ddp_timeout", 180000000, "LLaMA-Factory's examples: long dataset preprocessing on rank 0"))
-    sections.append(("train", train))
+    return train
 
+
+def _eval_items(prep: Prepared, settings: TrainerSettings) -> list[Item]:
+    plan = prep.plan
     evaluation: list[Item] = [
-        ("per_device_eval_batch_size", t.eval_batch_size, ""),
+        ("per_device_eval_batch_size", prep.config.train.eval_batch_size, ""),
         ("eval_strategy", plan.eval_strategy, ""),
     ]
     if plan.eval_strategy == "steps":
         evaluation.append(("eval_steps", plan.eval_steps, ""))
-    evaluation += _best_model_items(prep)
-    evaluation += _generation_items(prep)
-    sections.append(("eval", evaluation))
-
-    keys = llamafactory_keys()
-    unknown = [k for _, items in sections for k, _, _ in items if k != _COMMENT and k not in keys]
-    if unknown:  # a bug in this exporter, not a user error: fail before writing a file LLaMA-Factory rejects
-        raise ExportError(f"internal: keys {unknown} are not LLaMA-Factory v{LLAMAFACTORY_VERSION} keys")
-
-    out = [f"# {ln}".rstrip() for ln in header]
-    for title, items in sections:
-        out.append("")
-        out.append(f"### {title}")
-        for key, value, comment in items:
-            if key == _COMMENT:
-                out.append(f"# {comment}")
-                continue
-            line = f"{key}: {_scalar(value)}"
-            out.append(f"{line}  # {comment}" if comment else line)
-    return "\n".join(out) + "\n"
+    return evaluation + _best_model_items(settings.best) + _generation_items(prep)
 
 
-def _best_model_items(prep: Prepared) -> list[Item]:
+def _best_model_items(best: BestModel) -> list[Item]:
     """load_best_model_at_end, metric_for_best_model, early stopping; comments where LLaMA-Factory differs."""
-    best = best_model_settings(prep.config)
     items: list[Item] = []
     if best.load_best:
         items.append(("load_best_model_at_end", True, "save_strategy/save_steps match the evaluation"))
@@ -238,8 +265,6 @@ def _best_model_items(prep: Prepared) -> list[Item]:
 
 def _generation_items(prep: Prepared) -> list[Item]:
     """seq2seq generation settings: LLaMA-Factory generates only in a separate do_predict run."""
-    from hpscout.runner._tasks import generation_args
-
     cfg = prep.config
     if cfg.task != "seq2seq":
         return []
@@ -253,9 +278,3 @@ def _generation_items(prep: Prepared) -> list[Item]:
         ("max_new_tokens", gen["generation_max_length"], "train.generation_max_length"),
         ("num_beams", gen["generation_num_beams"], "train.generation_num_beams"),
     ]
-
-
-def _optimizer(name: str) -> str:
-    from hpscout.runner._optim import LEGACY_OPTIMIZERS
-
-    return LEGACY_OPTIMIZERS.get(name, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ from hpscout.config import ExperimentConfig, apply_updates
 from hpscout.export._full_data import FullDataPlan, full_data_plan
 from hpscout.export._provenance import (
     Provenance,
+    _sub,
     build_provenance,
     final_config,
     final_config_source,
@@ -19,6 +21,7 @@ from hpscout.export._provenance import (
     read_run_analysis,
     scout_info,
 )
+from hpscout.runner import LORA_PRESETS, model_family, scheduler_kwargs
 
 __all__ = [
     "EXPORT_PRECISIONS",
@@ -29,6 +32,8 @@ __all__ = [
     "precision_flags",
     "prepare_export",
     "scheduler_args",
+    "TrainerSettings",
+    "trainer_settings",
 ]
 
 #: target precisions ``hpscout export --precision`` offers
@@ -145,8 +150,6 @@ def scheduler_args(config: ExperimentConfig, total_steps: int | None, fmt: str) 
     Raises:
         ExportError: the schedule is torch's OneCycleLR (no transformers name), or it needs the run length.
     """
-    from hpscout.runner._optim import scheduler_kwargs
-
     t = config.train
     if t.lr_scheduler == "one_cycle":
         raise ExportError(
@@ -225,6 +228,31 @@ def warmup_value(plan: FullDataPlan, config: ExperimentConfig) -> tuple[str, flo
     return "warmup_ratio", float(ratio)
 
 
+
+@dataclass(frozen=True)
+class TrainerSettings:
+    """What every transformers-based export writes the same way: schedule, warmup, precision, best model."""
+
+    scheduler: str
+    scheduler_kwargs: dict[str, Any] | None
+    warmup_key: str  # warmup_steps when the full run's length is known, else warmup_ratio
+    warmup: float | int
+    precision_flags: dict[str, bool]
+    precision_note: str
+    best: BestModel
+
+
+def trainer_settings(prep: Prepared, fmt: str) -> TrainerSettings:
+    """The :class:`TrainerSettings` of a prepared export; ``fmt`` names the format in error messages.
+
+    Raises:
+        ExportError: the schedule or the warmup cannot be written (see :func:`scheduler_args`, :func:`warmup_value`).
+    """
+    sched, sched_kwargs = scheduler_args(prep.config, prep.plan.total_steps, fmt)
+    warm_key, warm = warmup_value(prep.plan, prep.config)
+    flags, note = precision_flags(prep)
+    return TrainerSettings(sched, sched_kwargs, warm_key, warm, flags, note, best_model_settings(prep.config))
+
 # name fragments -> attention naming family, for models that are neither local nor cached
 _NAME_HINTS = (
     ("distilbert", "distilbert"),
@@ -246,8 +274,6 @@ _NAME_HINTS = (
 
 def model_type_of(config: ExperimentConfig) -> tuple[str | None, str]:
     """The model's ``model_type`` without loading it: from_config, a local or cached config.json, or None."""
-    import json
-
     m = config.model
     if m.from_config and isinstance(m.from_config.get("model_type"), str):
         return m.from_config["model_type"], "model.from_config"
@@ -277,18 +303,16 @@ def model_type_of(config: ExperimentConfig) -> tuple[str | None, str]:
 def lora_targets(config: ExperimentConfig) -> tuple[list[str] | str, str | None]:
     """LoRA target modules of the final config: ``"all-linear"``, or module names for a preset or list.
 
-    Presets resolve per architecture with the runner's table (:data:`hpscout.runner._models.LORA_PRESETS`);
+    Presets resolve per architecture with the runner's table (:data:`hpscout.runner.LORA_PRESETS`);
     an architecture that cannot be detected without loading the model falls back to a guess from its name.
     """
-    from hpscout.runner._models import _FAMILY_OF, LORA_PRESETS
-
     target = config.train.lora.target
     if isinstance(target, list):
         return list(target), None
     if target == "all-linear":
         return "all-linear", None
     model_type, how = model_type_of(config)
-    family = _FAMILY_OF.get(model_type) if model_type else None
+    family = model_family(model_type) if model_type else None
     if family is None:
         name = config.model.name_or_path.lower()
         family = next((fam for hint, fam in _NAME_HINTS if hint in name), None)
@@ -302,9 +326,3 @@ def lora_targets(config: ExperimentConfig) -> tuple[list[str] | str, str | None]
             "check them if the model is not of that family"
         )
     return list(LORA_PRESETS[family][target]), None
-
-
-def _sub(obj: Any, key: str) -> dict[str, Any]:
-    """``obj[key]`` when it is a mapping, else an empty dict (analysis.json sections may be partial)."""
-    value = obj.get(key) if isinstance(obj, dict) else None
-    return value if isinstance(value, dict) else {}

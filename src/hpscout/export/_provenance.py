@@ -13,8 +13,12 @@ from typing import Any
 
 from hpscout._errors import ConfigError, ExportError, HpscoutError, StorageError
 from hpscout._version import __version__
+from hpscout.analysis import read_analysis, transfer_trust
 from hpscout.config import ExperimentConfig, load_config
-from hpscout.store import RunLayout
+from hpscout.report import open_run_study
+from hpscout.runner import TrialResult
+from hpscout.search import top_trials
+from hpscout.store import RunLayout, final_config_paths, load_run_config, trial_result_path
 
 __all__ = ["final_config", "final_config_source", "LrCorrection", "lr_correction", "Provenance", "ScoutInfo",
            "scout_info", "read_run_analysis"]
@@ -26,10 +30,10 @@ def final_config_source(run_dir: str | Path) -> Path:
     Raises:
         ExportError: neither exists (the search has not run).
     """
+    paths = final_config_paths(run_dir)
+    if paths:
+        return paths[0]
     layout = RunLayout(Path(run_dir))
-    for path in (layout.final_dir / "config.yaml", layout.top_dir / "top1.yaml"):
-        if path.is_file():
-            return path
     raise ExportError(
         f"no final config in {layout.root}: neither {layout.final_dir / 'config.yaml'} nor "
         f"{layout.top_dir / 'top1.yaml'} exists; run `hpscout search` first"
@@ -53,8 +57,6 @@ def final_config(run_dir: str | Path) -> ExperimentConfig:
 
 def read_run_analysis(run_dir: str | Path) -> dict[str, Any]:
     """``<run_dir>/analysis.json`` as a dict (empty when no analysis ran)."""
-    from hpscout.analysis import read_analysis
-
     return read_analysis(RunLayout(Path(run_dir)).analysis)
 
 
@@ -74,9 +76,6 @@ class ScoutInfo:
 
 def scout_info(run_dir: str | Path, storage: str | None = None) -> ScoutInfo:
     """The best complete trial of the run's search study; a note (not an error) when the study cannot be read."""
-    from hpscout.report import load_run_config, open_run_study
-    from hpscout.search import top_trials
-
     try:
         config = load_run_config(run_dir)
         study, shown = open_run_study(config, storage)
@@ -89,7 +88,7 @@ def scout_info(run_dir: str | Path, storage: str | None = None) -> ScoutInfo:
     t = best[0]
     samples = t.user_attrs.get("train_samples")
     if not isinstance(samples, int):
-        samples = _samples_from_result(RunLayout(Path(run_dir)), t)
+        samples = _samples_from_result(run_dir, t.number)
     fraction = t.user_attrs.get("fraction")
     return ScoutInfo(
         study=study.study_name,
@@ -102,11 +101,9 @@ def scout_info(run_dir: str | Path, storage: str | None = None) -> ScoutInfo:
     )
 
 
-def _samples_from_result(layout: RunLayout, trial: Any) -> int | None:
-    from hpscout.runner import TrialResult
-
-    path = layout.trials_dir / f"t{trial.number:04d}" / "result.json"
-    if not path.is_file():
+def _samples_from_result(run_dir: str | Path, number: int) -> int | None:
+    path = trial_result_path(run_dir, number)
+    if path is None:
         return None
     try:
         return TrialResult.load(path).train_samples or None
@@ -286,8 +283,6 @@ def build_provenance(
     correction: LrCorrection,
     notes: list[str],
 ) -> Provenance:
-    from hpscout.analysis import transfer_trust
-
     ablation = _sub(analysis, "ablation")
     transfer = _sub(analysis, "transfer")
     trusted, warning = transfer_trust(transfer)

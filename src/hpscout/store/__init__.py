@@ -13,15 +13,19 @@ from hpscout.store._checkpoint import (
     write_checkpoint_manifest,
 )
 from hpscout.store._layout import RunLayout, check_writable, run_label, safe_label
+from hpscout.store._read import final_config_paths, load_run_config, trial_result_path
 
 __all__ = [
     "CHECKPOINT_MANIFEST",
     "WEIGHT_SUFFIXES",
     "RunLayout",
     "check_writable",
+    "final_config_paths",
     "load_checkpoint_state",
+    "load_run_config",
     "run_label",
     "safe_label",
+    "trial_result_path",
     "verify_checkpoint",
     "write_checkpoint_manifest",
 ]
