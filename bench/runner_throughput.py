@@ -76,7 +76,7 @@ def _timed(fn):
 
 def run_runner(cfg, out: Path) -> tuple[float, float]:
     """hpscout: samples/s (wall, CPU) of the runner's ``trainer.train()``, timed from outside."""
-    import hpscout.runner._hf as hf
+    import hpscout.runner._hf_trainer as hf
     from hpscout.runner import TrialStatus, run_trial
 
     cls = hf.scout_trainer_class(cfg.task)

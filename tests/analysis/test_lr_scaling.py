@@ -118,3 +118,10 @@ def test_fit_power_law_checks() -> None:
     fit = fit_power_law([10, 100, 1000], [1e-2, 1e-3, 1e-4])
     assert fit["beta"] == pytest.approx(1.0) and fit["loo_rmse"] == pytest.approx(0.0, abs=1e-9)
     assert fit["beta_ci"] == [pytest.approx(1.0), pytest.approx(1.0)]
+
+
+def test_flat_optimum_fits_beta_zero_with_zero_error():
+    # the same LR at every fraction: a perfect horizontal line (scipy's linregress says NaN for its r and stderr)
+    fit = fit_power_law([0.01, 0.02, 0.05, 0.1], [2e-3] * 4)
+    assert fit["beta"] == pytest.approx(0.0, abs=1e-12)
+    assert fit["se"] == 0.0 and fit["beta_ci"] == [pytest.approx(0.0, abs=1e-12)] * 2

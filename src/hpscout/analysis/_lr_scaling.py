@@ -106,7 +106,8 @@ def fit_power_law(x: Sequence[float], lr: Sequence[float], confidence: float = 0
     beta, intercept = -float(fit.slope), float(fit.intercept)
     se = ci = None
     if n > 2:  # with 2 points the line is exact and linregress's stderr (0) means nothing
-        se = float(fit.stderr)
+        # linregress reports NaN for a constant y (its r is undefined); the residuals are 0, so is the error
+        se = 0.0 if math.isnan(fit.stderr) and np.ptp(ly) == 0 else float(fit.stderr)
         half = float(stats.t.ppf(1 - (1 - confidence) / 2, n - 2)) * se
         ci = [beta - half, beta + half]
     return {"beta": beta, "intercept": intercept, "se": se, "beta_ci": ci, "n": n, "loo_rmse": _loo_rmse(lx, ly)}

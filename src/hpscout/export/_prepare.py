@@ -201,7 +201,7 @@ class BestModel:
 
 
 def best_model_settings(config: ExperimentConfig) -> BestModel:
-    """The best-model settings of a config, as the runner trains them (:func:`hpscout.runner._hf.build_training_args`).
+    """The best-model settings of a config, as the runner trains them (:func:`hpscout.runner._hf_trainer.build_training_args`).
 
     ``metric_for_best_model`` applies when the best checkpoint is restored (early stopping,
     ``train.save_best_checkpoint``) and to ``reduce_lr_on_plateau``, which watches it.

@@ -57,10 +57,6 @@ from hpscout.store import load_checkpoint_state, write_checkpoint_manifest
 
 __all__ = ["HFRunner"]
 
-# old addresses, still read elsewhere: export/_hf.py (until it reads hpscout.runner.checkpointing_arg)
-# and bench/runner_throughput.py (scout_trainer_class, now in _hf_trainer)
-from hpscout.runner._hf_trainer import checkpointing_arg as checkpointing_arg  # noqa: E402
-from hpscout.runner._hf_trainer import scout_trainer_class as scout_trainer_class  # noqa: E402
 
 BEST_CHECKPOINT_DIR = "best_checkpoint"
 
