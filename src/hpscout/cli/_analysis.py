@@ -12,6 +12,7 @@ from hpscout._imports import import_callable
 from hpscout.cli._common import (
     ConfigArg,
     JsonOpt,
+    QuietOpt,
     SetOpt,
     StorageOpt,
     echo_json,
@@ -45,7 +46,6 @@ FractionOpt = Annotated[
         show_default=False,
     ),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 # Ranges are checked by the library (ConfigError -> exit 2 with the allowed values), not by typer.
 # Advanced/testing: replace training with a 'module:function' run_cell(config, out_dir, fraction) -> TrialResult.
 RunCellOpt = Annotated[str | None, typer.Option("--run-cell", hidden=True, show_default=False)]

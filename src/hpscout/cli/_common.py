@@ -35,6 +35,7 @@ StorageOpt = Annotated[
         show_default=False,
     ),
 ]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 
 

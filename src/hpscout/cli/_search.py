@@ -10,6 +10,7 @@ from hpscout.cli._common import (
     STUDY_INTERRUPT_NOTE,
     ConfigArg,
     JsonOpt,
+    QuietOpt,
     SetOpt,
     StorageOpt,
     echo_json,
@@ -28,7 +29,6 @@ WorkersOpt = Annotated[
     int | None,
     typer.Option("--workers", min=1, max=256, help="Local worker processes (default search.workers); with GPUs, each is pinned to one (round-robin).", show_default=False),
 ]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")]
 # Advanced/testing: replace training with a 'module:function' objective(trial, config) -> float.
 ObjectiveOpt = Annotated[str | None, typer.Option("--objective", hidden=True, show_default=False)]
 
