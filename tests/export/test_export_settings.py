@@ -218,3 +218,30 @@ def test_llamafactory_follows_the_precision_choice(tmp_path, precision):
 def test_bad_precision_exits_2(tmp_path, capsys):
     run = make_fake_run(tmp_path)
     assert main(["export", str(run.run_dir), "--format", "hf", "--precision", "fp8", "--storage", run.storage]) == 2
+
+
+# --------------------------------------------------------------------------- loggers
+
+
+def test_swanlab_goes_into_llamafactory_the_llamafactory_way(tmp_path):
+    from hpscout.plan import lint_file
+
+    run = make_fake_run(tmp_path, precision="fp32")
+    _final(run, {"train.report_to": ["swanlab", "tensorboard"]})
+    lf, text = _lf(run, full_samples=20_000)
+    name = final_config(run.run_dir).name
+    # LLaMA-Factory adds its own SwanLab callback for use_swanlab; swanlab left in report_to would log twice
+    assert lf["use_swanlab"] is True and lf["report_to"] == "tensorboard"
+    assert lf["swanlab_project"] == name and lf["swanlab_run_name"] == f"{name}-full"
+    out = tmp_path / "lf.yaml"
+    out.write_text(text, encoding="utf-8")
+    assert [f for f in lint_file(out, samples=20_000) if f.rule == "unknown-key"] == []
+    # and the HF JSON keeps transformers' own integration name
+    args, _ = _hf(run, full_samples=20_000)
+    assert args["report_to"] == ["swanlab", "tensorboard"]
+
+
+def test_no_swanlab_keys_unless_asked(tmp_path):
+    run = make_fake_run(tmp_path, precision="fp32")
+    lf, _ = _lf(run, full_samples=20_000)
+    assert "use_swanlab" not in lf and lf["report_to"] == "none"

@@ -181,14 +181,28 @@ def _output_items(prep: Prepared) -> list[Item]:
         ("logging_steps", plan.logging_steps, ""),
         ("plot_loss", True, ""),
         ("overwrite_output_dir", True, ""),
-        ("report_to", ",".join(t.report_to) if t.report_to else "none", ""),
     ]
+    output += _logger_items(cfg.name, list(t.report_to))
     if plan.eval_strategy == "steps":
         output += [("save_strategy", "steps", ""), ("save_steps", plan.save_steps, "= eval_steps")]
     else:
         output.append(("save_strategy", "epoch", ""))
     output.append(("save_total_limit", 2, ""))
     return output
+
+
+def _logger_items(name: str, report_to: list[str]) -> list[Item]:
+    """``report_to``, with SwanLab the LLaMA-Factory way: ``use_swanlab`` and its project / run name (LLaMA-Factory
+    adds its own SwanLab callback for it, so ``swanlab`` also in ``report_to`` would log every step twice)."""
+    others = [r for r in report_to if r != "swanlab"]
+    items: list[Item] = [("report_to", ",".join(others) if others else "none", "")]
+    if "swanlab" in report_to:
+        items += [
+            ("use_swanlab", True, "train.report_to has swanlab: LLaMA-Factory's own SwanLab callback"),
+            ("swanlab_project", name, "the hpscout run name"),
+            ("swanlab_run_name", f"{name}-full", "the full-data run (scouting trials are trial-N@fraction)"),
+        ]
+    return items
 
 
 def _train_items(prep: Prepared, settings: TrainerSettings) -> list[Item]:
