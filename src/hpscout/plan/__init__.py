@@ -50,6 +50,7 @@ from hpscout.plan._presets import (
 )
 from hpscout.plan._schedules import (
     METRIC_DRIVEN_SCHEDULES,
+    ONE_CYCLE_DEFAULT_PCT,
     PLOTTABLE_SCHEDULES,
     SCHEDULE_NAMES,
     SCHEDULE_OPTIONS,
@@ -83,6 +84,7 @@ __all__ = [
     "DATA_TABLE",
     "METHOD_CHOICES",
     "METRIC_DRIVEN_SCHEDULES",
+    "ONE_CYCLE_DEFAULT_PCT",
     "PLOTTABLE_SCHEDULES",
     "PLOT_FORMATS",
     "PRESET_CHOICES",

@@ -31,6 +31,7 @@ from hpscout.plan._steps import warmup_steps_from
 __all__ = [
     "SCHEDULE_NAMES",
     "METRIC_DRIVEN_SCHEDULES",
+    "ONE_CYCLE_DEFAULT_PCT",
     "PLOTTABLE_SCHEDULES",
     "SCHEDULE_OPTIONS",
     "ScheduleCurve",
@@ -84,8 +85,8 @@ _RENAMED = {
     ("warmup_stable_decay", "min_lr_rate"): "min_lr_ratio",
 }
 
-# One-cycle's own default warmup share (torch's pct_start) when no warmup is given.
-_ONE_CYCLE_DEFAULT_RATIO = 0.3
+# One-cycle's own default warmup share (torch's pct_start) when no warmup is given: plan and runner read this one.
+ONE_CYCLE_DEFAULT_PCT = 0.3
 
 # A curve is computed by stepping a scheduler; this bounds the loop (~15 s on a laptop).
 MAX_CURVE_STEPS = 1_000_000
@@ -221,7 +222,7 @@ def compute_schedule(
     if isinstance(total_steps, bool) or not isinstance(total_steps, int) or not 1 <= total_steps <= MAX_CURVE_STEPS:
         raise ConfigError(f"total_steps must be an integer in 1..{MAX_CURVE_STEPS}, but got {total_steps!r}")
     if name == "one_cycle" and warmup_steps is None and warmup_ratio is None:
-        warmup_ratio = _ONE_CYCLE_DEFAULT_RATIO
+        warmup_ratio = ONE_CYCLE_DEFAULT_PCT
     warm = warmup_steps_from(total_steps, warmup_steps=warmup_steps, warmup_ratio=warmup_ratio)
     given = {k: v for k, v in kwargs.items() if v is not None}
     options = _resolve_options(name, float(lr), total_steps, warm, given)

@@ -13,7 +13,7 @@ import math
 from typing import Any
 
 from hpscout._errors import RunnerError
-from hpscout.plan import plan_steps, warmup_steps_from
+from hpscout.plan import ONE_CYCLE_DEFAULT_PCT, plan_steps, warmup_steps_from
 
 __all__ = [
     "LEGACY_OPTIMIZERS",
@@ -36,8 +36,6 @@ LEGACY_OPTIMIZERS = {
 #: optimizer names the plain-torch runner builds itself
 TORCH_OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop")
 
-# one_cycle's own warmup share (torch's pct_start default) when the config sets no warmup
-_ONE_CYCLE_DEFAULT_PCT = 0.3
 
 
 def resolve_optimizer_name(name: str, allowed: tuple[str, ...] | None = None) -> tuple[str, str | None]:
@@ -153,7 +151,7 @@ def make_scheduler(
         opts.setdefault("mode", "max" if greater_is_better else "min")
     try:
         if name == "one_cycle":
-            pct = warm / total_steps if warm > 0 else _ONE_CYCLE_DEFAULT_PCT
+            pct = warm / total_steps if warm > 0 else ONE_CYCLE_DEFAULT_PCT
             if not 0 < pct < 1:
                 raise RunnerError(f"one_cycle needs a warmup shorter than the run ({total_steps} steps), but got {warm} steps")
             # momentum cycling needs betas or momentum; off for optimizers without them (adafactor, plain sgd)
