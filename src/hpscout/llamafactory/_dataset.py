@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hpscout._errors import ConfigError
+from hpscout._io import atomic_open, atomic_write_json
 from hpscout.data import FORMATS
 
 __all__ = [
@@ -151,8 +152,6 @@ def write_trial_datasets(train: Any, eval_rows: Any, entries: Mapping[str, Any],
     Returns:
         ``out_dir``.
     """
-    from hpscout._io import atomic_open, atomic_write_json
-
     out_dir.mkdir(parents=True, exist_ok=True)
     registry = {}
     for name, rows, entry, file_name in (

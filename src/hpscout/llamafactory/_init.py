@@ -18,8 +18,12 @@ from typing import Any
 
 from hpscout._errors import ConfigError
 from hpscout.config import ExperimentConfig, apply_updates, config_from_dict, load_yaml_file, save_config
+from hpscout.data import load_table
+from hpscout.export import llamafactory_keys
 from hpscout.llamafactory._dataset import resolve_datasets
 from hpscout.llamafactory._keys import MAPPED_KEYS, check_keys, updates_from_llamafactory
+from hpscout.plan import guess_model_params, recommend
+from hpscout.search import resolve_scout
 
 __all__ = [
     "DEFAULT_VENV",
@@ -56,7 +60,6 @@ class ScoutDraft:
 
 def read_llamafactory_file(path: str | Path) -> LlamaFactoryFile:
     """Read a LLaMA-Factory training YAML; ConfigError for keys LLaMA-Factory would reject or hpscout refuses."""
-    from hpscout.export import llamafactory_keys
 
     p = Path(path)
     data, positions = load_yaml_file(p)
@@ -87,7 +90,6 @@ def model_params(name_or_path: str) -> tuple[int | None, str]:
         >>> model_params("Qwen/Qwen2.5-0.5B-Instruct")
         (500000000, 'read from the model name')
     """
-    from hpscout.plan import guess_model_params
 
     folder = Path(name_or_path).expanduser()
     if folder.is_dir():
@@ -122,8 +124,6 @@ def scout_config_from_llamafactory(path: str | Path, *, python: str | None = Non
         >>> sorted(draft.config.search.space)  # doctest: +SKIP
         ['train.learning_rate', 'train.lora.r', 'train.warmup_ratio']
     """
-    from hpscout.data import load_table
-    from hpscout.plan import recommend
 
     lf = read_llamafactory_file(path)
     datasets = resolve_datasets(lf.args, lf.path)
@@ -161,7 +161,6 @@ def scout_config_from_llamafactory(path: str | Path, *, python: str | None = Non
 def _floor_ladder(config: ExperimentConfig, notes: list[str]) -> ExperimentConfig:
     """The ladder the step floor accepts with the file's own batch, accumulation and epochs
     (``recommend`` planned it with its own); a floor no fraction meets is left for ``validate`` to report."""
-    from hpscout.search import resolve_scout
 
     try:
         floored, plan = resolve_scout(config)

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from hpscout._errors import ConfigError
+from hpscout.config import ScoutConfig
 from hpscout.plan._guides import (
     apply_gpu,
     apply_hyperparameter_set,
@@ -392,8 +393,6 @@ def _scout_section(
 ) -> dict[str, Any]:
     """The scouting fraction and ladder: ~``target_rows`` rows, rungs at 1/4 and 1/2 of it, every rung
     meeting the step floor (``scout.min_steps``' default) in the worst case of the space."""
-    from hpscout.config import ScoutConfig
-
     min_steps = int(ScoutConfig.model_fields["min_steps"].default)
     worst = _worst_case(train, space)
     fraction = 1.0 if samples <= target_rows else _round2(target_rows / samples)
