@@ -205,22 +205,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {m['lines']:4d}  {m['where']}")
     print(f"modules over 500 lines: {figures['modules_over_500']}")
     print(f"in-function project imports: {figures['in_function_project_imports']}")
-    priv = figures["private_cross_package_imports"]
-    print(f"private cross-package imports: {len(priv)}")  # type: ignore[arg-type]
-    for p in priv:  # type: ignore[attr-defined]
-        print(f"  {p}")
-    cycles = figures["import_cycles"]
-    print(f"import cycles: {len(cycles)}")  # type: ignore[arg-type]
-    for c in cycles:  # type: ignore[attr-defined]
-        print(f"  {' <-> '.join(c)}")
-    hidden = figures["import_cycles_counting_function_imports"]
-    print(f"import cycles counting imports inside functions: {len(hidden)}")  # type: ignore[arg-type]
-    for c in hidden:  # type: ignore[attr-defined]
-        print(f"  {' <-> '.join(c)}")
-    opt = figures["optuna_internals"]
-    print(f"Optuna internals: {len(opt)}")  # type: ignore[arg-type]
-    for o in opt:  # type: ignore[attr-defined]
-        print(f"  {o}")
+    for key, title in (
+        ("private_cross_package_imports", "private cross-package imports"),
+        ("import_cycles", "import cycles"),
+        ("import_cycles_counting_function_imports", "import cycles counting imports inside functions"),
+        ("optuna_internals", "Optuna internals"),
+    ):
+        found: list = figures[key]  # type: ignore[assignment]
+        print(f"{title}: {len(found)}")
+        for item in found:
+            print(f"  {' <-> '.join(item) if isinstance(item, list) else item}")
     return 0
 
 
