@@ -26,6 +26,7 @@ import yaml
 
 from hpscout._errors import ConfigError
 from hpscout.config import ScoutConfig
+from hpscout.plan import _preset_table as tables
 from hpscout.plan._guides import (
     apply_gpu,
     apply_hyperparameter_set,
@@ -38,23 +39,7 @@ from hpscout.plan._guides import (
 )
 from hpscout.plan._ladder import WorstCase, plan_ladder
 from hpscout.plan._lr_ranges import lr_limits
-from hpscout.plan._preset_table import (
-    BUDGET_CHOICES,
-    BUDGET_TABLE,
-    DATA_TABLE,
-    HYPERPARAMETER_SETS,
-    METHOD_CHOICES,
-    PRESET_CHOICES,
-    PRESET_TABLE,
-    TASK_CHOICES,
-    USE_CASE_CHOICES,
-    USE_CASES,
-    BudgetRow,
-    DataRow,
-    HyperparameterSet,
-    PresetRow,
-    UseCase,
-)
+from hpscout.plan._preset_table import BudgetRow, DataRow, HyperparameterSet, PresetRow, UseCase
 
 __all__ = [
     "Recommendation",
@@ -181,11 +166,11 @@ def data_size_bucket(samples: int) -> str:
 
 
 def preset_row(method: str, model_params: int | None) -> PresetRow:
-    """The :data:`PRESET_TABLE` row for ``method`` and a model size (``None``: the <1B row)."""
-    if method not in METHOD_CHOICES:
-        raise ConfigError(f"method must be one of {', '.join(METHOD_CHOICES)}, but got {method!r}")
+    """The :data:`~hpscout.plan._preset_table.PRESET_TABLE` row for ``method`` and a model size (``None``: the <1B row)."""
+    if method not in tables.METHOD_CHOICES:
+        raise ConfigError(f"method must be one of {', '.join(tables.METHOD_CHOICES)}, but got {method!r}")
     size = model_size_bucket(model_params) if model_params is not None else "<1B"
-    for row in PRESET_TABLE:
+    for row in tables.PRESET_TABLE:
         if row.method == method and row.size == size:
             return row
     raise ConfigError(f"no preset row for method {method} and model size {size}")  # pragma: no cover
@@ -193,14 +178,14 @@ def preset_row(method: str, model_params: int | None) -> PresetRow:
 
 def _data_row(samples: int) -> DataRow:
     bucket = data_size_bucket(samples)
-    return next(r for r in DATA_TABLE if r.bucket == bucket)
+    return next(r for r in tables.DATA_TABLE if r.bucket == bucket)
 
 
 def _budget_row(budget: str) -> BudgetRow:
-    for row in BUDGET_TABLE:
+    for row in tables.BUDGET_TABLE:
         if row.budget == budget:
             return row
-    raise ConfigError(f"budget must be one of {', '.join(BUDGET_CHOICES)}, but got {budget!r}")
+    raise ConfigError(f"budget must be one of {', '.join(tables.BUDGET_CHOICES)}, but got {budget!r}")
 
 
 def _choice(rows: tuple[Any, ...], name: str | None, what: str, choices: tuple[str, ...]) -> Any:
@@ -305,12 +290,12 @@ def _check_inputs(
     task: str, samples: int | None, preset: str | None, use_case: str | None, notes: list[str]
 ) -> tuple[UseCase | None, HyperparameterSet | None, int]:
     """The use case and hyperparameter set named (at most one), and the row count (a use case's when None)."""
-    case: UseCase | None = _choice(USE_CASES, use_case, "use case", USE_CASE_CHOICES)
-    hp: HyperparameterSet | None = _choice(HYPERPARAMETER_SETS, preset, "preset", PRESET_CHOICES)
+    case: UseCase | None = _choice(tables.USE_CASES, use_case, "use case", tables.USE_CASE_CHOICES)
+    hp: HyperparameterSet | None = _choice(tables.HYPERPARAMETER_SETS, preset, "preset", tables.PRESET_CHOICES)
     if case is not None and hp is not None:
         raise ConfigError(f"give a use case or a preset, not both (use case {case.name!r}, preset {hp.name!r})")
-    if task not in TASK_CHOICES:
-        raise ConfigError(f"task must be one of {', '.join(TASK_CHOICES)}, but got {task!r}")
+    if task not in tables.TASK_CHOICES:
+        raise ConfigError(f"task must be one of {', '.join(tables.TASK_CHOICES)}, but got {task!r}")
     if samples is None and case is not None:
         samples = case.samples
         notes.append(f"assumed {samples:,} rows, the guides' size for the {case.name} case: pass --samples for yours")
