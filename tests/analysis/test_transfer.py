@@ -160,7 +160,7 @@ def test_run_transfer_needs_two_trials(tmp_path: Path) -> None:
 def test_soft_agreement_counts_noise_as_ties() -> None:
     # the leaders swap by less than epsilon: a tie, so the rungs agree
     out = soft_agreement([0.80, 0.79, 0.70], [0.851, 0.853, 0.80], direction="maximize", epsilon=0.01)
-    assert out == {"top1_agree": True, "discordant": [], "agree": True, "epsilon": 0.01}
+    assert out == {"top1_agree": True, "discordant": [], "tied": False, "agree": True, "epsilon": 0.01}
     # the same swap by more than epsilon: no agreement, and the pair is named
     out = soft_agreement([0.80, 0.79, 0.70], [0.80, 0.85, 0.70], direction="maximize", epsilon=0.01)
     assert out["top1_agree"] is False and out["discordant"] == [[0, 1]] and out["agree"] is False
@@ -170,6 +170,10 @@ def test_soft_agreement_counts_noise_as_ties() -> None:
     # a failed run at the larger rung ranks last: the small-scale best failing is a disagreement
     assert soft_agreement([0.9, 0.8], [None, 0.7], direction="maximize", epsilon=0.05)["agree"] is False
     assert soft_agreement([0.9, 0.8], [None, None], direction="maximize", epsilon=0.05)["agree"] is False
+    # every config scored exactly the same at the larger rung (all at chance): nothing is ranked, so no agreement
+    tied = soft_agreement([0.51, 0.51, 0.51], [0.51, 0.51, 0.51], direction="maximize", epsilon=0.0)
+    assert tied["tied"] is True and tied["top1_agree"] is True and tied["agree"] is False
+    assert soft_agreement([0.6, 0.5], [0.52, 0.51], direction="maximize", epsilon=0.02)["tied"] is False
 
 
 class MovingOptimum:
@@ -246,6 +250,33 @@ def test_climb_whose_larger_rungs_all_fail_keeps_the_small_pick(tmp_path: Path) 
     assert out["trusted"] is False and out["final_fraction"] == 0.05
     assert out["pick"]["params"]["train.learning_rate"] == pytest.approx(1e-2)
     assert "could not run" in out["pick"]["why"]
+
+
+class ChanceBelow(MovingOptimum):
+    """Every config at chance (the same value) up to ``chance_up_to``; above it the optimum is 3e-4."""
+
+    def __init__(self, chance_up_to: float) -> None:
+        super().__init__(switch=0.0)
+        self.chance_up_to = chance_up_to
+
+    def value(self, lr: float, fraction: float, seed: int) -> float:
+        if fraction <= self.chance_up_to:
+            return 0.6931  # ln 2: nothing learned, every config alike
+        return (math.log10(lr) - math.log10(3e-4)) ** 2 + 1e-4 * (seed % 7)
+
+
+def test_climb_does_not_stop_on_a_rung_where_every_config_ties(tmp_path: Path) -> None:
+    # seen in bench/peers.py --quick: at 5% and 10% every config sat at chance, and the climb called the tie agreement
+    need_search()
+    cfg = make_config(tmp_path, transfer={"budget": None})
+    obj = ChanceBelow(chance_up_to=0.1)
+    search = search_study(cfg, [(lr, obj.value(lr, cfg.scout.fraction, cfg.seed)) for lr in (1e-2, 3e-3, 1e-3, 3e-4)])
+    out = run_transfer(cfg, k=4, run_cell=obj, study=optuna.create_study(), search_study=search)
+    first = out["rungs"][0]
+    assert first["fraction"] == 0.1 and first["tied"] is True and first["agree"] is False
+    assert first["decision"].startswith("tied (every config scored the same here: no ranking signal): climb to 0.2")
+    assert [r["fraction"] for r in out["rungs"]][:2] == [0.1, 0.2] and out["final_fraction"] > 0.1
+    assert out["pick"]["params"]["train.learning_rate"] == pytest.approx(3e-4)
 
 
 def test_climb_stops_at_max_fraction(tmp_path: Path) -> None:

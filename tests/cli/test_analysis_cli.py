@@ -33,9 +33,6 @@ def fake_cell(config, out_dir: Path, fraction: float) -> TrialResult:
 
 @pytest.fixture
 def cfg_path(tmp_path: Path) -> Path:
-    need = pytest.importorskip("hpscout.search")
-    if not hasattr(need, "open_study"):
-        pytest.skip("hpscout.search does not export open_study yet")
     data = {
         "name": "cli-demo",
         "data": {"train": str(tmp_path / "train.csv")},

@@ -205,11 +205,15 @@ def soft_agreement(
     there. ``discordant``: pairs among the top configs (top-m of either rung, m =
     :func:`topk_size`) that the two rungs order oppositely by more than ``epsilon`` at
     both. They agree when ``top1_agree`` and no pair is discordant. A failed run (None)
-    ranks below every finished one by more than ``epsilon``.
+    ranks below every finished one by more than ``epsilon``. ``tied``: every finished config
+    scored exactly the same at the larger rung (typically all at chance): that rung ranks
+    nothing, so the rungs do not agree and the climb goes on.
 
     Example:
         >>> soft_agreement([0.80, 0.79, 0.70], [0.851, 0.853, 0.80], direction="maximize", epsilon=0.01)["agree"]
         True
+        >>> soft_agreement([0.51, 0.51, 0.51], [0.51, 0.51, 0.51], direction="maximize", epsilon=0.0)["agree"]
+        False
         >>> soft_agreement([0.80, 0.79, 0.70], [0.80, 0.85, 0.70], direction="maximize", epsilon=0.01)["agree"]
         False
     """
@@ -222,7 +226,7 @@ def soft_agreement(
     gs, gl = oriented(small, sign, eps), oriented(large, sign, eps)
     n = len(gs)
     if n == 0 or all(v is None for v in large):
-        return {"top1_agree": False, "discordant": [], "agree": False, "epsilon": eps}
+        return {"top1_agree": False, "discordant": [], "tied": False, "agree": False, "epsilon": eps}
     best_small = max(range(n), key=lambda i: gs[i])
     top1 = large[best_small] is not None and gl[best_small] >= max(gl) - eps
     m = topk_size(n)
@@ -233,7 +237,11 @@ def soft_agreement(
         for j in sorted(top)
         if i < j and abs(gs[i] - gs[j]) > eps and abs(gl[i] - gl[j]) > eps and (gs[i] - gs[j]) * (gl[i] - gl[j]) < 0
     ]
-    return {"top1_agree": bool(top1), "discordant": discordant, "agree": bool(top1 and not discordant), "epsilon": eps}
+    # every config scored exactly the same at the larger rung (all at chance, say): no ranking to agree with
+    done = [float(v) for v in large if v is not None and math.isfinite(v)]
+    tied = len(done) >= 2 and max(done) - min(done) <= 1e-12 * max(1.0, max(abs(v) for v in done))
+    agree = bool(top1 and not discordant and not tied)
+    return {"top1_agree": bool(top1), "discordant": discordant, "tied": tied, "agree": agree, "epsilon": eps}
 
 
 def oriented(values: Sequence[float | None], sign: float, eps: float) -> list[float]:

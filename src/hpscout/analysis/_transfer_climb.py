@@ -202,7 +202,8 @@ def _rung_epsilon(
 
 
 def _decide(
-    climbing: bool, agreed: bool, all_failed: bool, fraction: float, next_fraction: float | None, over_budget: bool
+    climbing: bool, agreed: bool, all_failed: bool, fraction: float, next_fraction: float | None, over_budget: bool,
+    tied: bool = False,
 ) -> tuple[str, str | None]:
     """(decision, stop reason or None to climb on) after a rung."""
     if all_failed:
@@ -211,13 +212,14 @@ def _decide(
         return "agreed: stop", "agreed"
     if not climbing:
         return "one-shot check: stop", "one-shot"
+    what = "tied (every config scored the same here: no ranking signal)" if tied else "disagreed"
     if fraction >= 1.0 - 1e-12:
-        return "disagreed at the full data: the pick is measured on all of it", "full data"
+        return f"{what} at the full data: the pick is measured on all of it", "full data"
     if next_fraction is None:
-        return "disagreed: stop at transfer.max_fraction", "max_fraction"
+        return f"{what}: stop at transfer.max_fraction", "max_fraction"
     if over_budget:
-        return f"disagreed: stop, climbing to {next_fraction:g} would exceed transfer.budget", "budget"
-    return f"disagreed: climb to {next_fraction:g}", None
+        return f"{what}: stop, climbing to {next_fraction:g} would exceed transfer.budget", "budget"
+    return f"{what}: climb to {next_fraction:g}", None
 
 
 # --------------------------------------------------------------------------- the climb
@@ -261,7 +263,7 @@ def _climb(
         nxt = fractions[i + 1] if i + 1 < len(fractions) else None
         over = budget is not None and nxt is not None and spent + nxt * per_rung_runs > budget + 1e-9
         all_failed = all(m is None for m in means)
-        decision, stop = _decide(climbing, soft["agree"], all_failed, frac, nxt, over)
+        decision, stop = _decide(climbing, soft["agree"], all_failed, frac, nxt, over, tied=soft["tied"])
         out.rungs.append(
             {
                 "fraction": frac,
@@ -274,6 +276,7 @@ def _climb(
                 "epsilon": soft["epsilon"] if both_eps is not None else None,
                 "epsilon_source": eps_source,
                 "agree": soft["agree"],
+                "tied": soft["tied"],
                 "decision": decision,
                 "spent_full_runs": round(spent, 6),
             }
