@@ -460,6 +460,17 @@ def _hpscout_unbounded(seed: int, facts: Facts) -> Plan:
     return _workflow(seed, facts, None, TransferConfig(budget=None), floor=True)
 
 
+def _hpscout_budget(budget: float) -> Callable[[int, Facts], Plan]:
+    """The default workflow with ``transfer.budget: budget`` (candidates for the default between 1 and none)."""
+
+    def build(seed: int, facts: Facts) -> Plan:
+        from hpscout.config import TransferConfig
+
+        return _workflow(seed, facts, None, TransferConfig(budget=budget), floor=True)
+
+    return build
+
+
 def _hpscout_v1(seed: int, facts: Facts) -> Plan:
     """Round 2's default: the 5% ladder (no step floor), the one-shot check at 4 x 5%."""
     from hpscout.config import ScoutConfig, TransferConfig
@@ -512,6 +523,14 @@ METHODS: dict[str, tuple[Callable[[int, Facts], Plan], str]] = {
     "hpscout-unbounded": (
         _hpscout_unbounded,
         "the default workflow with transfer.budget: null (the climb is stopped only by agreement or the full data)",
+    ),
+    "hpscout-budget2": (
+        _hpscout_budget(2.0),
+        "the default workflow with transfer.budget: 2 (the climb may spend two full-data runs)",
+    ),
+    "hpscout-budget3": (
+        _hpscout_budget(3.0),
+        "the default workflow with transfer.budget: 3 (the climb may spend three full-data runs)",
     ),
     "hpscout-ladder3": (
         _hpscout_ladder3,

@@ -62,11 +62,15 @@ WORKFLOW_METHODS = (
     "hpscout-v1",
     "naive-5pct",
     "hpscout-unbounded",
+    "hpscout-budget2",
+    "hpscout-budget3",
     "hpscout-ladder3",
     "hpscout-scout",
 )
 #: What the replay runs by default.
-REPLAY_METHODS = ("hpscout", "hpscout-v1", "naive-5pct", "tpe", "tpe-hyperband", "hpscout-unbounded")
+REPLAY_METHODS = (
+    "hpscout", "hpscout-v1", "naive-5pct", "tpe", "tpe-hyperband", "hpscout-unbounded", "hpscout-budget2", "hpscout-budget3",
+)
 #: The design of the grid (for reporting what is missing).
 DESIGN_FRACTIONS = (*finetune_grid.FRACTIONS, *finetune_grid.EXTENSION)
 
