@@ -23,6 +23,7 @@ from hpscout._secrets import mask_secrets
 from hpscout._signals import Terminated, install_sigterm_handler, received
 from hpscout._version import __version__
 from hpscout.cli import _analysis, _config, _plan, _report, _run, _search, _subset, _train
+from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, interrupt_note, on_interrupt, setup_logging
 
 app = typer.Typer(
     name="hpscout",
@@ -77,8 +78,6 @@ for _info in app.registered_commands:
 
 
 def _interrupted(exc: KeyboardInterrupt) -> int:
-    from hpscout.cli._common import interrupt_note
-
     what, code = ("terminated (SIGTERM)", 143) if isinstance(exc, Terminated) else ("interrupted (Ctrl-C)", 130)
     typer.echo(f"{what}: {interrupt_note()}", err=True)
     return code
@@ -92,8 +91,6 @@ def _os_error_message(exc: OSError) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning :class:`HpscoutError` into a message and exit code 2."""
-    from hpscout.cli._common import DEFAULT_INTERRUPT_NOTE, on_interrupt, setup_logging
-
     debug = os.environ.get("HPSCOUT_DEBUG") == "1"
     install_sigterm_handler()
     setup_logging()
