@@ -79,3 +79,26 @@ def test_scout_the_example_with_llamafactory_and_export_it_back(tmp_path, monkey
     header = out.read_text().split("\n#\n")[0]
     assert all(f"changed: {k}: " in header for k in changed)
     assert "model_name_or_path" in header and exported["model_name_or_path"] == "Qwen/Qwen2.5-0.5B-Instruct"
+
+
+_INIT_FIELDS = """
+import dataclasses, json, sys
+from llamafactory.hparams import DataArguments, FinetuningArguments, GeneratingArguments, ModelArguments
+from llamafactory.hparams.training_args import TrainingArguments
+classes = (ModelArguments, DataArguments, FinetuningArguments, GeneratingArguments, TrainingArguments)
+json.dump({"init": sorted({f.name for c in classes for f in dataclasses.fields(c) if f.init}),
+           "no_init": sorted({f.name for c in classes for f in dataclasses.fields(c) if not f.init})}, sys.stdout)
+"""
+
+
+def test_export_key_list_holds_only_keys_llamafactory_parses(llamafactory_python):
+    import subprocess
+
+    from hpscout.export import llamafactory_keys
+
+    out = subprocess.run([llamafactory_python, "-c", _INIT_FIELDS], capture_output=True, text=True, check=True, timeout=300)
+    fields = json.loads(out.stdout)
+    ours = set(llamafactory_keys())
+    assert not ours & set(fields["no_init"]), sorted(ours & set(fields["no_init"]))  # init=False: the parser refuses them
+    # every listed key is a field LLaMA-Factory's parser takes (the list is the both-ends transformers intersection)
+    assert ours <= set(fields["init"]), sorted(ours - set(fields["init"]))[:10]
