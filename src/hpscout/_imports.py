@@ -62,10 +62,12 @@ def import_callable(ref: str, what: str, *, error: type[Exception]) -> Callable[
         raise error(f"{what} must look like 'package.module:function', but got {ref!r}")
     try:
         fn: Any = importlib.import_module(module)
-        for part in attr.split("."):
-            fn = getattr(fn, part)
-    except (ImportError, AttributeError) as exc:
+    except ImportError as exc:
         raise error(f"cannot import {what} {ref!r}: {exc} (is its module on PYTHONPATH?)") from None
+    for part in attr.split("."):
+        fn = getattr(fn, part, None)
+        if fn is None:
+            raise error(f"{what} {ref!r}: module {module!r} has no function {attr!r}")
     if not callable(fn):
         raise error(f"{what} {ref!r} is not callable")
     return fn  # type: ignore[no-any-return]

@@ -382,9 +382,6 @@ class _TorchLoop:
 # --------------------------------------------------------------------------- helpers
 
 
-# --------------------------------------------------------------------------- helpers
-
-
 def _batches_per_epoch(task: TorchTask, batch_size: int, seed: int) -> int | None:
     if task.steps_per_epoch is not None:
         return int(task.steps_per_epoch)

@@ -25,13 +25,13 @@ Example factory (a 2-layer MLP on scikit-learn's digits)::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hpscout._errors import RunnerError
+from hpscout._imports import import_callable
 
 __all__ = ["TorchTask", "TorchTrialInfo", "load_factory"]
 
@@ -80,14 +80,4 @@ class TorchTask:
 
 def load_factory(target: str) -> Callable[..., TorchTask]:
     """Import ``"module:function"`` (``torch.factory``)."""
-    module_name, sep, attr = target.partition(":")
-    if not sep or not module_name or not attr:
-        raise RunnerError(f"torch.factory must look like 'module:function', but got {target!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise RunnerError(f"cannot import torch.factory module {module_name!r}: {exc} (is it on PYTHONPATH?)") from exc
-    fn = getattr(module, attr, None)
-    if not callable(fn):
-        raise RunnerError(f"torch.factory {target!r}: module {module_name!r} has no function {attr!r}")
-    return fn
+    return import_callable(target, "torch.factory", error=RunnerError)
