@@ -297,3 +297,11 @@ def test_recommend_for_a_gpu_keeps_the_effective_batch_and_says_how():
     assert any("fp16" in n for n in v100.notes)
     tight = recommend("causal-lm", 5000, "7B", "qlora", gpu="4060")
     assert any("does not fit" in n and "gradient_checkpointing" in n and "method qlora" not in n for n in tight.notes)
+
+
+def test_gpu_memory_alone_is_enough():
+    rec = recommend("causal-lm", 50_000, "7B", "lora", gpu_mem=80)
+    assert rec.gpu == "80 GB" and rec.train["batch_size"] * rec.train["grad_accum"] == 16
+    assert any(n.startswith("the GPU 80 GB:") for n in rec.notes) and "GPU 80 GB" in rec.to_yaml().splitlines()[0]
+    with pytest.raises(ConfigError, match="--gpu NAME or --gpu-mem GB"):
+        device_batch(7_000_000_000, "lora", 16)
