@@ -93,6 +93,32 @@ def select_cells(rows: list[dict[str, str]], spec: str) -> list[tuple[float, int
     return chosen
 
 
+def parse_cells(spec: str | None) -> list[tuple[float, int, float]] | None:
+    """Cells named ``LR:R:WARMUP,...`` (None: every cell); each must be a cell of the grid.
+
+    Example:
+        >>> parse_cells("0.0012:16:0.0,2.5e-3:4:0.1")
+        [(0.0012, 16, 0.0), (0.0025, 4, 0.1)]
+    """
+    if spec is None:
+        return None
+    grid = set(itertools.product(LEARNING_RATES, LORA_RANKS, WARMUP_RATIOS))
+    cells = []
+    for part in spec.split(","):
+        try:
+            lr, r, warmup = part.split(":")
+            cell = (float(lr), int(r), float(warmup))
+        except ValueError:
+            raise SystemExit(f"--cells: {part!r} is not LR:R:WARMUP (e.g. 0.0012:16:0.0)") from None
+        if cell not in grid:
+            raise SystemExit(
+                f"--cells: {part!r} is not a grid cell (learning rates {LEARNING_RATES}, ranks {LORA_RANKS}, "
+                f"warmup ratios {WARMUP_RATIOS})"
+            )
+        cells.append(cell)
+    return cells
+
+
 def select_at(spec: str) -> float:
     """The fraction a ``best=N,worst=M,at=F`` spec ranks cells at."""
     return float(dict(part.split("=", 1) for part in spec.split(","))["at"])
@@ -120,8 +146,16 @@ def main(argv: list[str] | None = None) -> int:
         help="only some cells: 'best=N,worst=M,at=F' = the N best and M worst by seed-mean accuracy at fraction F "
         "(the upward extension: --fractions 0.25,0.5 --select best=8,worst=4,at=0.1 --seeds 1)",
     )
+    parser.add_argument(
+        "--cells",
+        default=None,
+        help="only these cells, 'LR:R:WARMUP,...' (e.g. a second seed at 100%%: --seeds 2 --fractions 1.0 "
+        "--cells 0.0012:16:0.0,0.0025:16:0.0); the CSV's runs are skipped, so --seeds 2 runs seed 1 only",
+    )
     args = parser.parse_args(argv)
-    cells = select_cells(read_rows(args.out), args.select) if args.select else None
+    if args.select and args.cells:
+        parser.error("--select and --cells choose cells two ways: give one")
+    cells = select_cells(read_rows(args.out), args.select) if args.select else parse_cells(args.cells)
     todo = jobs(tuple(range(args.seeds)), tuple(float(f) for f in args.fractions.split(",")), cells)
     run_jobs(todo, args.out, workers=args.workers, log=lambda m: print(m, flush=True))
     print(f"done: {len(read_rows(args.out))} rows in {args.out}", flush=True)
