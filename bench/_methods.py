@@ -307,7 +307,23 @@ def _best(values: Sequence[float | None], maximize: bool) -> int:
     return max(finite, key=lambda i: (sign * float(values[i]), -i))  # type: ignore[arg-type]
 
 
-def climb_after_every_trial(config: Any, rungs: Sequence[float], stop_reason: str) -> AfterTrial:
+def separated(values: Sequence[float | None], epsilon: float | None, maximize: bool) -> bool:
+    """Does the best finished value lead every other one by more than ``epsilon``? (the rung resolves its pick)
+
+    Example:
+        >>> separated([0.86, 0.85, 0.80], 0.005, True), separated([0.86, 0.85, 0.80], 0.02, True)
+        (True, False)
+    """
+    sign = 1.0 if maximize else -1.0
+    done = sorted((sign * float(v) for v in values if v is not None and math.isfinite(v)), reverse=True)
+    if len(done) < 2:
+        return False
+    return done[0] - done[1] > max(0.0, epsilon or 0.0)
+
+
+def climb_after_every_trial(
+    config: Any, rungs: Sequence[float], stop_reason: str, *, resolve: bool = False
+) -> AfterTrial:
     """The climbing transfer check of ``hpscout.analysis.run_transfer``, run after every trial.
 
     On the current top ``transfer.k`` (``hpscout.search.top_trials``, values at the scout
@@ -317,7 +333,10 @@ def climb_after_every_trial(config: Any, rungs: Sequence[float], stop_reason: st
     are compared with ``soft_agreement`` at epsilon = the larger of the two rungs' (the first
     rung is compared with the search's values, whose epsilon is not measured); the climb stops
     on agreement, at the full data or after the last allowed rung (``stop_reason``: "budget"
-    or "max_fraction"). The pick is the best at the highest rung reached.
+    or "max_fraction"). The pick is the best at the highest rung reached. With ``resolve``
+    (a candidate rule), agreement also needs the larger rung to separate its best from the
+    runner-up by more than epsilon (:func:`separated`): top configs tied within the noise are
+    not taken as settled.
 
     A (trial, rung) value and a rung's epsilon run are evaluated once and reused by later
     climbs (run_transfer resumes the same way), so a climb after trial n pays only for
@@ -352,7 +371,7 @@ def climb_after_every_trial(config: Any, rungs: Sequence[float], stop_reason: st
             both = max((e for e in (eps, prev_eps) if e is not None), default=None)
             soft = soft_agreement(prev, means, direction=direction, epsilon=both)
             reached = (frac, means)
-            if soft["agree"]:
+            if soft["agree"] and (not resolve or separated(means, both, maximize)):
                 stop, agreed = "agreed", True
                 break
             if frac >= 1.0 - 1e-12:
@@ -410,7 +429,7 @@ def rerun_every_topk_entrant(k: int, fraction: float) -> AfterTrial:
     return after_trial
 
 
-def _workflow(seed: int, facts: Facts, scout: Any, transfer: Any, *, floor: bool) -> Plan:
+def _workflow(seed: int, facts: Facts, scout: Any, transfer: Any, *, floor: bool, resolve: bool = False) -> Plan:
     """The search on the ladder in force, then the transfer check ``transfer`` describes."""
     from hpscout.analysis import climb_cost
 
@@ -445,7 +464,9 @@ def _workflow(seed: int, facts: Facts, scout: Any, transfer: Any, *, floor: bool
         "rungs_replayed": rungs,
         "stop_after_last_rung": stop,
     }
-    return replace(plan, after_trial=climb_after_every_trial(config, rungs, stop), info={**plan.info, **info})
+    info["transfer"]["resolve"] = resolve
+    after = climb_after_every_trial(config, rungs, stop, resolve=resolve)
+    return replace(plan, after_trial=after, info={**plan.info, **info})
 
 
 def _hpscout(seed: int, facts: Facts) -> Plan:
@@ -467,6 +488,18 @@ def _hpscout_budget(budget: float) -> Callable[[int, Facts], Plan]:
         from hpscout.config import TransferConfig
 
         return _workflow(seed, facts, None, TransferConfig(budget=budget), floor=True)
+
+    return build
+
+
+def _hpscout_resolved(budget: float | None) -> Callable[[int, Facts], Plan]:
+    """The default workflow whose climb takes agreement only when the larger rung separates its pick
+    from the runner-up by more than epsilon (:func:`separated`), with ``transfer.budget: budget``."""
+
+    def build(seed: int, facts: Facts) -> Plan:
+        from hpscout.config import TransferConfig
+
+        return _workflow(seed, facts, None, TransferConfig(budget=budget), floor=True, resolve=True)
 
     return build
 
@@ -531,6 +564,15 @@ METHODS: dict[str, tuple[Callable[[int, Facts], Plan], str]] = {
     "hpscout-budget3": (
         _hpscout_budget(3.0),
         "the default workflow with transfer.budget: 3 (the climb may spend three full-data runs)",
+    ),
+    "hpscout-resolved": (
+        _hpscout_resolved(1.0),
+        "the default workflow whose climb counts agreement only when the larger rung separates its pick from the "
+        "runner-up by more than epsilon (transfer.budget: 1: what changes is the trust label)",
+    ),
+    "hpscout-resolved-unbounded": (
+        _hpscout_resolved(None),
+        "hpscout-resolved with transfer.budget: null (it climbs until a rung separates its pick, or the full data)",
     ),
     "hpscout-ladder3": (
         _hpscout_ladder3,

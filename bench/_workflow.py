@@ -31,6 +31,8 @@ POINTS = 100.0
 #: Issue 14's goals for the default workflow.
 GOAL_POINTS = 0.5
 GOAL_COMPUTE_RATIO = 1 / 3
+#: Climb stops that leave the final config trusted (hpscout.analysis.transfer_trust); the others say UNTRUSTED.
+TRUSTED_STOPS = ("agreed", "full data")
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,11 @@ class WorkflowSummary:
     tpe_budget_to_match: float | None  # full-data runs TPE at full fidelity needs for the same mean regret
     ratio_to_tpe: float | None  # mean_cost / tpe_budget_to_match
     tpe_regret_at_same_cost: float | None  # TPE's mean regret at this workflow's mean cost
+    # the climb's trust label against the outcome: replays that ended trusted (the two largest rungs
+    # agreed, or the climb reached the full data), and their mean regret; None: no climb
+    trusted: int | None = None
+    trusted_regret: float | None = None
+    untrusted_regret: float | None = None
     outcomes: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -130,6 +137,9 @@ def summarise_workflow(
         if o.final_fraction is not None:
             key = f"{o.final_fraction:g}"
             finals[key] = finals.get(key, 0) + 1
+    labelled = [o for o in outcomes if o.stop is not None]
+    trusted = [o.regret for o in labelled if o.stop in TRUSTED_STOPS]
+    untrusted = [o.regret for o in labelled if o.stop not in TRUSTED_STOPS]
     return WorkflowSummary(
         method=method,
         trials=max(o.trials for o in outcomes),
@@ -147,6 +157,9 @@ def summarise_workflow(
         tpe_budget_to_match=to_match,
         ratio_to_tpe=ratio,
         tpe_regret_at_same_cost=at_cost,
+        trusted=len(trusted) if labelled else None,
+        trusted_regret=float(np.mean(trusted)) if trusted else None,
+        untrusted_regret=float(np.mean(untrusted)) if untrusted else None,
         outcomes=[asdict(o) for o in outcomes],
     )
 
@@ -222,9 +235,11 @@ def goals(
 
 def format_workflows(rows: Sequence[WorkflowSummary], full_samples: int | None) -> str:
     """A plain-text table of the workflow summaries."""
+    w = max([18, *(len(r.method) + 2 for r in rows)])
     head = (
-        f"{'method':<18}{'trials':>7}{'regret mean':>12}{'median':>8}{'max':>7}{'<=0.5':>7}"
-        f"{'cost (runs)':>12}{'samples':>10}{'anytime':>9}{'measured':>9}{'TPE same':>9}{'ratio':>7}  stops"
+        f"{'method':<{w}}{'trials':>7}{'regret mean':>12}{'median':>8}{'max':>7}{'<=0.5':>7}"
+        f"{'cost (runs)':>12}{'samples':>10}{'anytime':>9}{'measured':>9}{'TPE same':>9}{'ratio':>7}"
+        f"{'trusted':>9}{'regret T/U':>12}  stops"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
@@ -233,13 +248,19 @@ def format_workflows(rows: Sequence[WorkflowSummary], full_samples: int | None) 
         match = "never" if r.tpe_budget_to_match is None else f"{r.tpe_budget_to_match:.3g}"
         ratio = "-" if r.ratio_to_tpe is None else f"{r.ratio_to_tpe:.2f}"
         stops = ", ".join(f"{k} {v}" for k, v in sorted(r.stops.items())) or "-"
+        trusted = "-" if r.trusted is None else f"{r.trusted}/{r.runs}"
+        split = "-" if r.trusted is None else "/".join(
+            "-" if v is None else f"{v:.2f}" for v in (r.trusted_regret, r.untrusted_regret)
+        )
         lines.append(
-            f"{r.method:<18}{r.trials:>7}{r.mean_regret:>12.2f}{r.median_regret:>8.2f}{r.max_regret:>7.2f}"
+            f"{r.method:<{w}}{r.trials:>7}{r.mean_regret:>12.2f}{r.median_regret:>8.2f}{r.max_regret:>7.2f}"
             f"{r.share_within_goal:>7.0%}{r.mean_cost:>12.2f}{samples:>10}{r.mean_anytime_spent:>9.2f}{measured:>9}"
-            f"{match:>9}{ratio:>7}  {stops}"
+            f"{match:>9}{ratio:>7}{trusted:>9}{split:>12}  {stops}"
         )
     if full_samples:
         lines.append(f"(one full-data run = {full_samples:,} training samples; regret in accuracy points)")
+    if any(r.trusted is not None for r in rows):
+        lines.append("(trusted: replays whose climb ended trusted; regret T/U: their mean regret / the untrusted ones')")
     return "\n".join(lines)
 
 

@@ -37,7 +37,7 @@ import math
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,12 +64,15 @@ WORKFLOW_METHODS = (
     "hpscout-unbounded",
     "hpscout-budget2",
     "hpscout-budget3",
+    "hpscout-resolved",
+    "hpscout-resolved-unbounded",
     "hpscout-ladder3",
     "hpscout-scout",
 )
 #: What the replay runs by default.
 REPLAY_METHODS = (
     "hpscout", "hpscout-v1", "naive-5pct", "tpe", "tpe-hyperband", "hpscout-unbounded", "hpscout-budget2", "hpscout-budget3",
+    "hpscout-resolved", "hpscout-resolved-unbounded",
 )
 #: The design of the grid (for reporting what is missing).
 DESIGN_FRACTIONS = (*finetune_grid.FRACTIONS, *finetune_grid.EXTENSION)
@@ -393,17 +396,21 @@ def replay(
     curves = {m: _workflow.regret_curve(results, m, span) for m in methods}
     tpe = curves.get(_methods.REFERENCE_METHOD)
     full_samples = _full_samples(probe)
-    workflows = [
-        _workflow.summarise_workflow(
-            m,
-            [_workflow.outcome(r, trials, ref.best, probe.maximize) for r in results if r.method == m],
-            full_samples=full_samples,
-            tpe_curve=tpe,
-            checkpoints=checkpoints,
-        )
-        for m in methods
-        if m in WORKFLOW_METHODS
-    ]
+    workflows = []
+    for m in methods:
+        if m not in WORKFLOW_METHODS:
+            continue
+        picks = [_workflow.outcome(r, trials, ref.best, probe.maximize) for r in results if r.method == m]
+        rows = [(m, picks)]
+        if m in HANDOFF_METHODS and probe.train_rows:
+            # the row is what the user trains at full scale (the export's LR); the pick as scouted beside it
+            rows = [(m, handoff(probe, picks, ref.best)), (m + SCOUTED, picks)]
+        workflows += [
+            _workflow.summarise_workflow(
+                name, outs, full_samples=full_samples, tpe_curve=tpe, checkpoints=checkpoints
+            )
+            for name, outs in rows
+        ]
     by_name = {w.method: w for w in workflows}
     projection = _preflight(probe, trials)
     goals = (
@@ -443,6 +450,52 @@ def replay(
         "goals": goals,
         "harness": report,
     }
+
+
+#: Workflows whose hand-off is today's export: the pick's LR lowered for the full run's horizon
+#: (``hpscout export``'s default ``--lr-correction horizon``, :func:`hpscout.analysis.horizon_lr`).
+HANDOFF_METHODS = (
+    "hpscout",
+    "hpscout-unbounded",
+    "hpscout-budget2",
+    "hpscout-budget3",
+    "hpscout-resolved",
+    "hpscout-resolved-unbounded",
+)
+#: The suffix of a workflow's row scored on its pick as scouted (the export's ``--lr-correction off``).
+SCOUTED = " (scouted LR)"
+
+
+def handoff(
+    scenario: _table.TableScenario, outcomes: Sequence[_workflow.Outcome], best: float
+) -> list[_workflow.Outcome]:
+    """The outcomes as the user trains them at full scale: each pick's learning rate moved by the export's
+    horizon rule from the optimizer steps of the rung it was chosen at (the climb's last rung) to those of a
+    full-data run (both counted by ``hpscout.plan.plan_steps`` with the table's config), then snapped to
+    the grid's nearest learning rate in log space (the table has no other), and scored at the reference."""
+    from hpscout.analysis import horizon_lr
+    from hpscout.plan import plan_steps
+
+    t = scenario.bench_config().train
+    rows = scenario.train_rows
+
+    def steps(fraction: float) -> int:
+        plan = plan_steps(max(1, round(fraction * rows)), t.batch_size, t.grad_accum, t.devices, epochs=t.epochs)
+        return int(plan.total_steps or 0)
+
+    lr_at = scenario.table.params.index("learning_rate")
+    rates = sorted({float(cell[lr_at]) for cell in scenario.table.cells})
+    sign = 1.0 if scenario.maximize else -1.0
+    out = []
+    for o in outcomes:
+        cfg = dict(o.pick)
+        chosen_at = o.final_fraction if o.final_fraction is not None else _methods.NAIVE_FRACTION
+        corrected, _ = horizon_lr(float(cfg["learning_rate"]), steps(chosen_at), steps(1.0))
+        cfg["learning_rate"] = min(rates, key=lambda r: abs(math.log(r / corrected)))
+        score = float(scenario.score([cfg])[0])
+        out.append(replace(o, regret=round(sign * (best - score) * _workflow.POINTS, 9), pick=cfg,
+                           measured=scenario.measured(cfg)))
+    return out
 
 
 def _preflight(scenario: _table.TableScenario, trials: int) -> dict[str, Any] | None:

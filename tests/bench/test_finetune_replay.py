@@ -12,6 +12,7 @@ import importlib.util
 import itertools
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -314,3 +315,38 @@ def test_goals_compare_with_tpe_naive_and_the_ablation():
                                   tpe_curve=tpe, checkpoints=cps)  # fmt: skip
     g = wf.goals(worse, naive, 1.0, 8.0)
     assert not g["within_points"] and not g["never_worse_than_naive"] and g["worse_than_naive_seeds"] == [1]
+
+
+def test_handoff_moves_the_pick_lr_for_the_full_horizon_and_snaps_to_the_grid(tmp_path: Path):
+    # a table that knows its rows (20,000 at 1.0: batch 16 x 2 epochs gives 2,500 steps at 1.0)
+    path = tmp_path / "rows.csv"
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["seed", "fraction", "learning_rate", "lora_r", "warmup_ratio", "status", "eval_accuracy",
+                    "train_rows"])
+        for fraction, accs in GRIDS.items():
+            for (lr, r, wu), acc in zip(CELLS, accs, strict=True):
+                w.writerow([0, fraction, lr, r, wu, "complete", acc, round(fraction * 20_000)])
+    scenario = _table.TableScenario(path, "rows")
+    best = scenario.reference().best
+    pick = {"learning_rate": 1e-2, "lora_r": 16, "warmup_ratio": 0.1}  # cell 7, the best at 0.1
+    o = fr._workflow.Outcome(seed=0, trials=4, regret=0.0, cost=1.0, anytime_spent=1.0, measured=True, pick=pick,
+                             stop="agreed", final_fraction=0.1)
+    near, far = fr.handoff(scenario, [o, replace(o, final_fraction=0.01)], best)
+    # 250 -> 2,500 steps: x0.50, 5e-3 is nearer 1e-2 than 1e-3 in log space: the pick stays
+    assert near.pick == pick and near.regret == pytest.approx(0.0)
+    # 26 -> 2,500 steps: x0.254, 2.5e-3 snaps to 1e-3: cell 3, 20 points below cell 7 at 0.1
+    assert far.pick == {"learning_rate": 1e-3, "lora_r": 16, "warmup_ratio": 0.1}
+    assert far.regret == pytest.approx((LARGE[7] - LARGE[3]) * 100)
+
+
+def test_workflow_summary_splits_regret_by_the_trust_label():
+    base = fr._workflow.Outcome(seed=0, trials=4, regret=0.0, cost=1.0, anytime_spent=1.0, measured=True, pick={})
+    outs = [replace(base, seed=0, regret=0.5, stop="agreed"), replace(base, seed=1, regret=1.5, stop="full data"),
+            replace(base, seed=2, regret=3.0, stop="budget")]
+    s = fr._workflow.summarise_workflow("m", outs, full_samples=None, tpe_curve=None, checkpoints=np.array([1.0]))
+    assert s.trusted == 2 and s.trusted_regret == pytest.approx(1.0) and s.untrusted_regret == pytest.approx(3.0)
+    plain = fr._workflow.summarise_workflow("naive", [base], full_samples=None, tpe_curve=None,
+                                            checkpoints=np.array([1.0]))
+    assert plain.trusted is None and plain.trusted_regret is None
+    assert "trusted" in fr._workflow.format_workflows([s, plain], None)

@@ -13,7 +13,7 @@ from _fake_run import base_config, fake_analysis  # noqa: E402
 
 from hpscout import ExportError  # noqa: E402
 from hpscout.config import apply_updates  # noqa: E402
-from hpscout.export import full_data_plan, lr_correction  # noqa: E402
+from hpscout.export import full_data_plan, lr_correction, pick_steps  # noqa: E402
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ def test_bad_arguments(cfg):
 
 def test_lr_correction_moves_along_the_law(cfg):
     section = fake_analysis(cfg)["lr_scaling"]
-    c = lr_correction(cfg, section, enabled=True, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
+    c = lr_correction(cfg, section, mode="law", full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
     # scouting fraction 0.05 ran 126 steps; LR* ∝ steps^-0.277
     assert c.applied and c.x_scout == 126 and c.x_full == 2500
     assert c.corrected_lr == pytest.approx(2e-3 * (2500 / 126) ** -0.277)
@@ -95,17 +95,19 @@ def test_lr_correction_moves_along_the_law(cfg):
 
 def test_lr_correction_not_applied(cfg):
     section = fake_analysis(cfg)["lr_scaling"]
-    off = lr_correction(cfg, section, enabled=False, full_total_steps=2500, full_samples=None, scout_fraction=None)
-    assert not off.applied and off.corrected_lr == off.scouted_lr and "--lr-correction" in off.reason and "off by default" in off.reason
-    none = lr_correction(cfg, None, enabled=True, full_total_steps=2500, full_samples=None, scout_fraction=None)
+    off = lr_correction(cfg, section, mode="off", full_total_steps=2500, full_samples=None, scout_fraction=None)
+    assert not off.applied and off.corrected_lr == off.scouted_lr and "--lr-correction off" in off.reason
+    with pytest.raises(ExportError, match="--lr-correction must be one of horizon, law, off, but got 'on'"):
+        lr_correction(cfg, section, mode="on", full_total_steps=2500, full_samples=None, scout_fraction=None)
+    none = lr_correction(cfg, None, mode="law", full_total_steps=2500, full_samples=None, scout_fraction=None)
     assert not none.applied and "no lr_scaling section" in none.reason and "not applied" in none.summary()
-    refused = lr_correction(cfg, {"status": "refused", "message": "only 1 rung"}, enabled=True, full_total_steps=None,
+    refused = lr_correction(cfg, {"status": "refused", "message": "only 1 rung"}, mode="law", full_total_steps=None,
                             full_samples=None, scout_fraction=None)
     assert not refused.applied and "only 1 rung" in refused.reason
     samples_law = dict(section, x_kind="samples", points=[{"fraction": 0.05, "x": 1000, "lr": 2e-3}], full={})
-    unknown = lr_correction(cfg, samples_law, enabled=True, full_total_steps=None, full_samples=None, scout_fraction=None)
+    unknown = lr_correction(cfg, samples_law, mode="law", full_total_steps=None, full_samples=None, scout_fraction=None)
     assert not unknown.applied and "--full-samples" in unknown.reason
-    ok = lr_correction(cfg, samples_law, enabled=True, full_total_steps=None, full_samples=4000, scout_fraction=None)
+    ok = lr_correction(cfg, samples_law, mode="law", full_total_steps=None, full_samples=4000, scout_fraction=None)
     assert ok.applied and ok.corrected_lr == pytest.approx(2e-3 * 4 ** -0.277)
 
 
@@ -115,9 +117,41 @@ def test_lr_correction_needs_a_slope_told_apart_from_zero(cfg):
     base = fake_analysis(cfg)["lr_scaling"]
     noisy = copy.deepcopy(base)
     noisy["beta"], noisy["beta_ci"] = 1.14, [-5.43, 7.72]  # the SST-2 demo's fit
-    c = lr_correction(cfg, noisy, enabled=True, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
+    c = lr_correction(cfg, noisy, mode="law", full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
     assert not c.applied and c.corrected_lr == c.scouted_lr and "includes 0" in c.reason
     two_points = copy.deepcopy(base)
     two_points["beta_ci"] = None
-    c = lr_correction(cfg, two_points, enabled=True, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
+    c = lr_correction(cfg, two_points, mode="law", full_total_steps=2500, full_samples=20_000, scout_fraction=0.05)
     assert not c.applied and "confidence interval" in c.reason
+
+
+def test_horizon_lowers_the_lr_for_the_longer_run(cfg):
+    # the default: the pick chosen at 250 steps (the climb's 10% rung), a full run of 2500 steps
+    c = lr_correction(cfg, None, full_total_steps=2500, full_samples=20_000, scout_fraction=0.05,
+                      pick_steps=(250.0, "the transfer climb's rung 0.1 (250 steps)"))
+    assert c.applied and c.mode == "horizon" and c.x_scout == 250 and c.x_full == 2500
+    assert c.factor == pytest.approx(10 ** -0.3) and c.corrected_lr == pytest.approx(2e-3 * 10 ** -0.3)
+    assert "(x0.50) for 2,500 optimizer steps instead of the 250 it was chosen at" in c.summary() and "rung 0.1" in c.summary()
+    # never more than 4x lower: 1,000x the steps would give x0.13
+    capped = lr_correction(cfg, None, full_total_steps=1_000_000, full_samples=None, scout_fraction=None,
+                           pick_steps=(1000.0, "the scouting run (1,000 steps)"))
+    assert capped.applied and capped.factor == pytest.approx(0.25) and "capped at x0.25" in capped.reason
+
+
+def test_horizon_leaves_the_lr_when_it_cannot_tell(cfg):
+    same = lr_correction(cfg, None, full_total_steps=2500, full_samples=None, scout_fraction=None,
+                         pick_steps=(2500.0, "the transfer climb's rung 1 (2,500 steps)"))
+    assert not same.applied and same.corrected_lr == 2e-3 and "no longer than the run it was chosen on" in same.reason
+    no_pick = lr_correction(cfg, None, full_total_steps=2500, full_samples=None, scout_fraction=None)
+    assert not no_pick.applied and "chosen on are unknown" in no_pick.reason
+    no_full = lr_correction(cfg, None, full_total_steps=None, full_samples=None, scout_fraction=None,
+                            pick_steps=(250.0, "x"))
+    assert not no_full.applied and "--full-samples" in no_full.reason and "horizon" in no_full.summary()
+
+
+def test_pick_steps_reads_the_climbs_last_rung():
+    analysis = {"transfer": {"final_fraction": 0.1, "rungs": [{"fraction": 0.05, "steps": 126},
+                                                                {"fraction": 0.1, "steps": 250}]}}
+    assert pick_steps(analysis, 126) == (250.0, "the transfer climb's rung 0.1 (250 steps)")
+    assert pick_steps({}, 126) == (126.0, "the scouting run (126 steps)")
+    assert pick_steps({"transfer": {"final_fraction": 0.2, "rungs": []}}, None) is None

@@ -34,7 +34,7 @@ def _load(path: Path) -> tuple[dict, dict]:
 
 def test_fp32_constructs_as_is(tmp_path):
     run = make_fake_run(tmp_path, precision="fp32")
-    path = export_run(run.run_dir, "hf", full_samples=20_000, storage=run.storage, lr_correction=True)
+    path = export_run(run.run_dir, "hf", full_samples=20_000, storage=run.storage, lr_correction="law")
     assert path == run.run_dir / "final" / "training_args.json"
     args, _ = _load(path)
     ta = transformers.TrainingArguments(**args)  # exactly the file, nothing added
@@ -80,7 +80,7 @@ def test_warmup_ratio_as_float_warmup_steps_when_length_unknown(tmp_path):
 
 def test_sidecar_holds_what_is_not_a_training_argument(tmp_path):
     run = make_fake_run(tmp_path)
-    path = export_run(run.run_dir, "hf", out=tmp_path / "out" / "ta.json", storage=run.storage, lr_correction=True)
+    path = export_run(run.run_dir, "hf", out=tmp_path / "out" / "ta.json", storage=run.storage, lr_correction="law")
     args, sidecar = _load(path)
     assert sidecar_path_for(path).name == "ta.provenance.json"
     assert sidecar["peft_lora_config"] == {"r": 16, "lora_alpha": 16.0, "lora_dropout": 0.05,

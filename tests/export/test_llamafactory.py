@@ -24,7 +24,7 @@ def sft(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def sft_yaml(sft):
-    path = export_run(sft.run_dir, "llamafactory", full_samples=52_000, devices=4, storage=sft.storage, lr_correction=True)
+    path = export_run(sft.run_dir, "llamafactory", full_samples=52_000, devices=4, storage=sft.storage, lr_correction="law")
     return path, path.read_text(encoding="utf-8"), yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
@@ -65,7 +65,7 @@ def test_provenance_header(sft_yaml, sft):
     assert "Exported by hpscout" in header
     assert f"study: {sft.study_name}" in header and f"best trial {sft.best_trial}" in header
     assert "scouting fraction: 0.05" in header and "seeds: 42; ablation seeds 42, 43, 44" in header
-    assert "lr_correction: scouted_lr 0.0022 -> corrected_lr" in header
+    assert "lr_correction (law): scouted_lr 0.0022 -> corrected_lr" in header
     assert "beta 0.277" in header and "fractions_used 0.01, 0.02, 0.05" in header
     assert "final config: final/config.yaml" in header
     assert "steps per epoch = ceil(ceil(52,000 / (4 x 4)) / 1)" in header
@@ -79,10 +79,10 @@ def test_lint_clean(sft_yaml):
 
 def test_no_lr_correction_and_out(sft, tmp_path):
     out = tmp_path / "lf.yaml"
-    path = export_run(sft.run_dir, "llamafactory", out=out, storage=sft.storage, lr_correction=False)
+    path = export_run(sft.run_dir, "llamafactory", out=out, storage=sft.storage, lr_correction="off")
     assert path == out
     text = out.read_text()
-    assert "lr_correction: not applied (off by default" in text
+    assert "lr_correction (off): not applied (--lr-correction off)" in text
     assert yaml.safe_load(text)["learning_rate"] == pytest.approx(2.2e-3)
 
 
@@ -98,7 +98,7 @@ def test_full_finetuning_and_fp32(tmp_path):
     # full fine-tuning wants a far smaller LR than the fake LoRA search found
     save_config(apply_updates(final_config(run.run_dir), {"train.learning_rate": 2e-5}),
                 run.run_dir / "final" / "config.yaml")
-    path = export_run(run.run_dir, "llamafactory", storage=run.storage, lr_correction=False)
+    path = export_run(run.run_dir, "llamafactory", storage=run.storage, lr_correction="off")
     d = yaml.safe_load(path.read_text())
     assert d["finetuning_type"] == "full" and "lora_rank" not in d and d["bf16"] is False and "fp16" not in d
     assert [f for f in lint_file(path, samples=20_000) if f.severity == "error"] == []

@@ -64,7 +64,7 @@ def test_export_returns_the_users_file_with_the_scouted_values(tmp_path, monkeyp
     })
     save_config(cfg, tmp_path / "scout.yaml")
     run_workflow(cfg, until="top")
-    path = export_run(tmp_path / "run", "llamafactory", out=tmp_path / "exported.yaml")
+    path = export_run(tmp_path / "run", "llamafactory", out=tmp_path / "exported.yaml", lr_correction="off")
 
     text = path.read_text()
     header = [ln[2:] for ln in text[: text.index("\n#\n")].splitlines()]
@@ -74,6 +74,12 @@ def test_export_returns_the_users_file_with_the_scouted_values(tmp_path, monkeyp
     body = text[text.index("### model"):]
     expected = USER_FILE.format(data=tmp_path / "data").replace("lora_rank: 8", "lora_rank: 16")
     assert body == expected.replace("learning_rate: 1.0e-4  # peak LR", "learning_rate: 0.0003  # peak LR")
+
+    # by default the LR is lowered for the full run's longer horizon, and the header says so
+    text = export_run(tmp_path / "run", "llamafactory", out=tmp_path / "horizon.yaml").read_text()
+    assert any(ln.startswith("# changed: learning_rate: 0.0001 -> ") and ln.endswith("(lr_correction horizon)")
+               for ln in text.splitlines())
+    assert 0.25 * 3e-4 <= yaml.safe_load(text)["learning_rate"] < 3e-4
 
     # on 2 devices the full-data plan keeps the scouted effective batch of 8: 4 per device
     text = export_run(tmp_path / "run", "llamafactory", devices=2, out=tmp_path / "two.yaml").read_text()

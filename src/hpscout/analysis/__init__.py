@@ -45,7 +45,15 @@ from hpscout.analysis._curves import (
     search_curve_note,
 )
 from hpscout.analysis._importance import compute_importance, importance_from_trials, top_fraction_trials
-from hpscout.analysis._lr_scaling import best_lr_per_rung, compute_lr_scaling, fit_lr_scaling, fit_power_law
+from hpscout.analysis._lr_scaling import (
+    HORIZON_BETA,
+    HORIZON_MIN_FACTOR,
+    best_lr_per_rung,
+    compute_lr_scaling,
+    fit_lr_scaling,
+    fit_power_law,
+    horizon_lr,
+)
 from hpscout.analysis._stats import (
     MeanCI,
     bonferroni,
@@ -66,6 +74,8 @@ __all__ = [
     "CURVE_LABELS",
     "DEFAULT_FACTORS",
     "EXPECTED_PATTERNS",
+    "HORIZON_BETA",
+    "HORIZON_MIN_FACTOR",
     "SECTIONS",
     "AblationLevel",
     "CellRun",
@@ -95,6 +105,7 @@ __all__ = [
     "diagnose_trials",
     "fit_lr_scaling",
     "fit_power_law",
+    "horizon_lr",
     "full_samples_of",
     "holm",
     "importance_from_trials",

@@ -31,13 +31,55 @@ from hpscout.config import ExperimentConfig
 from hpscout.plan import plan_steps
 from hpscout.search import fraction_step, load_study
 
-__all__ = ["LR_KEY", "MIN_TRIALS_PER_RUNG", "best_lr_per_rung", "fit_power_law", "fit_lr_scaling", "compute_lr_scaling"]
+__all__ = [
+    "HORIZON_BETA",
+    "HORIZON_MIN_FACTOR",
+    "LR_KEY",
+    "MIN_TRIALS_PER_RUNG",
+    "best_lr_per_rung",
+    "compute_lr_scaling",
+    "fit_lr_scaling",
+    "fit_power_law",
+    "horizon_lr",
+]
 
 LR_KEY = "train.learning_rate"
 #: a rung needs this many trials with a value before its best LR counts
 MIN_TRIALS_PER_RUNG = 3
 # leave-one-out errors closer than this (relative) count as a tie; the tie goes to steps
 _TIE = 0.01
+#: The horizon rule's exponent: the best LR falls as ``steps^-HORIZON_BETA`` when a run trains longer.
+#: Fitted on the real SST-2 grid (bench/results/finetune_grid.csv, MiniLM + LoRA): the best LR per
+#: fraction above the 100-step floor gives 0.30 over 5-100% of the data and 0.39 over 5-50%, which
+#: predicts the 100% optimum (docs/benchmarks.md, "Scouting that holds"). The direction (a longer
+#: horizon wants a smaller LR) is Bjorck et al., "Scaling Optimal LR Across Token Horizons", ICLR 2025.
+HORIZON_BETA = 0.3
+#: The horizon rule never lowers the LR by more than this factor: further is beyond what was measured.
+HORIZON_MIN_FACTOR = 0.25
+
+
+def horizon_lr(
+    lr: float, steps_from: float, steps_to: float, *, beta: float = HORIZON_BETA, min_factor: float = HORIZON_MIN_FACTOR
+) -> tuple[float, float]:
+    """(learning rate for a run of ``steps_to`` optimizer steps, the factor applied), from the best LR at
+    ``steps_from`` steps: ``lr x (steps_to / steps_from)^-beta``, the factor floored at ``min_factor``.
+    A run no longer than the measured one keeps its LR (factor 1): the rule only extrapolates up.
+
+    Example:
+        >>> lr, factor = horizon_lr(2.5e-3, 250, 2500)  # the climb's pick at 10% of SST-2, for the full run
+        >>> round(lr, 6), round(factor, 3)
+        (0.001253, 0.501)
+        >>> horizon_lr(2.5e-3, 2500, 2500)
+        (0.0025, 1.0)
+    """
+    if not (lr > 0 and steps_from > 0 and steps_to > 0):
+        raise ValueError(f"lr, steps_from and steps_to must be > 0, but got {lr}, {steps_from} and {steps_to}")
+    if not 0 < min_factor <= 1:
+        raise ValueError(f"min_factor must be in (0, 1], but got {min_factor}")
+    if steps_to <= steps_from:
+        return lr, 1.0
+    factor = max(min_factor, (steps_to / steps_from) ** (-beta))
+    return lr * factor, factor
 
 
 def best_lr_per_rung(

@@ -20,6 +20,12 @@ class ExportFormat(str, Enum):
     json = "json"
 
 
+class LrCorrectionMode(str, Enum):
+    horizon = "horizon"
+    law = "law"
+    off = "off"
+
+
 class ExportPrecision(str, Enum):
     bf16 = "bf16"
     fp16 = "fp16"
@@ -65,9 +71,12 @@ def export(
                                                 "(default train.devices).", show_default=False)] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Output file (default <run_dir>/final/llamafactory.yaml, "
                                              "training_args.json or final.json).", show_default=False)] = None,
-    lr_correction: Annotated[bool, typer.Option("--lr-correction/--no-lr-correction", help="Move the learning rate along "
-                                                "the fitted LR law (applied only when beta's 95% interval excludes 0). Off by "
-                                                "default: on SST-2 it did not beat the scouted LR (docs/benchmarks.md).")] = False,
+    lr_correction: Annotated[LrCorrectionMode, typer.Option("--lr-correction", help="The full run's learning rate: "
+                                                            "horizon lowers it for the full run's longer horizon "
+                                                            "(x (full steps / steps it was chosen at)^-0.3, at most 4x; "
+                                                            "docs/benchmarks.md); law moves it along the fitted LR law "
+                                                            "(only when beta's 95% interval excludes 0); off keeps the "
+                                                            "scouted LR.", case_sensitive=False)] = LrCorrectionMode.horizon,
     storage: StorageOpt = None,
     precision: Annotated[ExportPrecision | None, typer.Option("--precision", help="Precision of the machine that "
                                                               "trains: bf16 (Ampere-or-newer GPUs), fp16 (V100, T4) or "
@@ -82,13 +91,13 @@ def export(
         hpscout export runs/alpaca-sft --format llamafactory --full-samples 52000 --devices 8
         hpscout export runs/sst2-minilm-lora --format hf --out training_args.json
         hpscout export runs/sst2-minilm-lora --format hf --precision fp32   # TrainingArguments on a CPU
-        hpscout export runs/sst2-minilm-lora --format json --lr-correction
+        hpscout export runs/sst2-minilm-lora --format json --lr-correction off   # the scouted LR
     """
     from hpscout.export import export_precision, export_run, final_config, sidecar_path_for
 
     choice = None if precision is None else precision.value
     path = export_run(run_dir, fmt.value, full_samples=full_samples, devices=devices, out=out, storage=storage,
-                      lr_correction=lr_correction, precision=None if precision is None else precision.value)
+                      lr_correction=lr_correction.value, precision=None if precision is None else precision.value)
     final = final_config(run_dir)
     if fmt is not ExportFormat.json and final.task in ("sequence-classification", "causal-lm", "seq2seq"):
         info(export_precision(final, choice)[1])

@@ -2,8 +2,8 @@
 
 Every export starts from the run's final config (``final/config.yaml``, else the
 best trial's ``top/top1.yaml``), recomputes the step-based settings for the full
-data and device count (:func:`full_data_plan`), moves the learning rate along the
-fitted LR law when analysis.json has one, and writes a provenance header.
+data and device count (:func:`full_data_plan`), lowers the learning rate for the full
+run's longer horizon (``--lr-correction``: horizon, law or off), and writes a provenance header.
 Reads only the store, never a live search.
 
 Example:
@@ -27,11 +27,13 @@ from hpscout.export._prepare import (
     prepare_export,
 )
 from hpscout.export._provenance import (
+    LR_CORRECTIONS,
     LrCorrection,
     Provenance,
     final_config,
     final_config_source,
     lr_correction,
+    pick_steps,
 )
 
 __all__ = [
@@ -39,6 +41,7 @@ __all__ = [
     "EXPORT_FORMATS",
     "EXPORT_PRECISIONS",
     "LLAMAFACTORY_VERSION",
+    "LR_CORRECTIONS",
     "BestModel",
     "FullDataPlan",
     "LrCorrection",
@@ -54,6 +57,7 @@ __all__ = [
     "llamafactory_yaml",
     "lora_targets",
     "lr_correction",
+    "pick_steps",
     "precision_flags",
     "prepare_export",
     "sidecar_path_for",

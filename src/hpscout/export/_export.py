@@ -31,7 +31,7 @@ def export_run(
     devices: int | None = None,
     out: str | Path | None = None,
     storage: str | None = None,
-    lr_correction: bool = False,
+    lr_correction: Literal["horizon", "law", "off"] = "horizon",
     precision: Literal["bf16", "fp16", "fp32"] | None = None,
 ) -> Path:
     """Export the run's final config for full-scale training; returns the file written.
@@ -46,10 +46,12 @@ def export_run(
         devices: data-parallel devices of the full run; default ``train.devices``.
         out: output file; default ``<run_dir>/final/<llamafactory.yaml|training_args.json|final.json>``.
         storage: Optuna storage URL of the study (for provenance); default: the run's own.
-        lr_correction: move the learning rate along the fitted LR law (analysis.json
-            ``lr_scaling``) when there is one and beta's 95% interval excludes 0. Off by
-            default: on SST-2 the corrected LR did not beat the scouted one at 25% of the
-            data (docs/benchmarks.md, "Learning-rate drift"); the law is still reported.
+        lr_correction: how the full run's learning rate is set. ``horizon`` (default): lowered for
+            the full run's longer horizon, ``x (full steps / steps it was chosen at)^-0.3``
+            (:func:`hpscout.analysis.horizon_lr`; on SST-2 the scouted pick lost 2.5-3.7 points at
+            100% of the data and the rule's LR was the best measured there, docs/benchmarks.md,
+            "Scouting that holds"). ``law``: the fitted LR law (analysis.json ``lr_scaling``), only
+            when beta's 95% interval excludes 0. ``off``: the scouted LR.
         precision: the target machine's precision (``bf16``, ``fp16`` or ``fp32``); default: the
             scouted ``train.precision``, with ``auto`` written as bf16. bf16 needs an Ampere-or-newer
             GPU: ``TrainingArguments`` raises on a V100, T4 or CPU (fp16 for those GPUs, fp32 for CPU).
@@ -63,7 +65,7 @@ def export_run(
     root = Path(run_dir)
     target = Path(out) if out is not None else RunLayout(root).final_dir / DEFAULT_FILES[fmt]
     prep = prepare_export(root, full_samples=full_samples, devices=devices, storage=storage,
-                          lr_correction_enabled=lr_correction, precision=precision)
+                          lr_correction_mode=lr_correction, precision=precision)
     if fmt == "llamafactory" and prep.config.task == "llamafactory":  # the user's own file, scouted
         from hpscout.export._llamafactory_roundtrip import roundtrip_yaml
 

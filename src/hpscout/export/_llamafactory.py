@@ -205,6 +205,16 @@ def _logger_items(name: str, report_to: list[str]) -> list[Item]:
     return items
 
 
+def _lr_comment(prep: Prepared) -> str:
+    """How the learning rate was set: as scouted, or lowered for the full run's horizon / by the LR law."""
+    c = prep.provenance.lr_correction
+    if not c.applied:
+        return "as scouted"
+    if c.mode == "horizon":
+        return f"scouted {c.scouted_lr:.3g} x{c.factor:.2f} for the full run's {c.x_full:,.0f} steps (lr_correction: horizon)"
+    return "corrected by the LR law"
+
+
 def _train_items(prep: Prepared, settings: TrainerSettings) -> list[Item]:
     cfg, plan = prep.config, prep.plan
     t = cfg.train
@@ -213,7 +223,7 @@ def _train_items(prep: Prepared, settings: TrainerSettings) -> list[Item]:
         ("gradient_accumulation_steps", plan.grad_accum,
          f"effective batch {plan.effective_batch_size} on {plan.devices} device(s)"),
         ("learning_rate", float(f"{t.learning_rate:.6g}"),
-         "corrected by the LR law" if prep.provenance.lr_correction.applied else "as scouted"),
+         _lr_comment(prep)),
     ]
     if plan.max_steps:
         train.append(("max_steps", plan.max_steps, ""))

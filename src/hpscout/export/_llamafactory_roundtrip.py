@@ -28,7 +28,7 @@ from hpscout.store import RunLayout
 
 __all__ = ["PLAN_KEYS", "STEP_KEYS", "Change", "patch_yaml_text", "roundtrip_changes", "roundtrip_yaml", "scouting_overrides"]
 
-#: keys the full-data plan (effective batch across --devices) or the LR law (--lr-correction) may change
+#: keys the full-data plan (effective batch across --devices) or the LR correction (--lr-correction) may change
 PLAN_KEYS = ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate")
 #: keys counted in optimizer steps of one run: when scouting chose them, the full run gets the plan's value
 STEP_KEYS = ("max_steps", "warmup_steps", "eval_steps", "logging_steps")
@@ -74,7 +74,8 @@ def roundtrip_changes(prep: Prepared, base: ExperimentConfig, original: dict[str
     corrected = prep.provenance.lr_correction.applied
     for key in PLAN_KEYS:
         if key in full and not _same(full[key], scouted.get(key)):
-            wanted[key] = (full[key], "moved along the LR law" if key == "learning_rate" and corrected else "full-data plan")
+            wanted[key] = (full[key], f"lr_correction {prep.provenance.lr_correction.mode}" if key == "learning_rate"
+                           and corrected else "full-data plan")
     warmup = original.get("warmup_steps")
     if "warmup_ratio" in wanted and isinstance(warmup, float) and 0 < warmup < 1:
         wanted["warmup_steps"] = wanted.pop("warmup_ratio")  # the file spells its ratio transformers-5 style

@@ -18,6 +18,7 @@ from hpscout.export._provenance import (
     final_config,
     final_config_source,
     lr_correction,
+    pick_steps,
     read_run_analysis,
     scout_info,
 )
@@ -73,7 +74,7 @@ def prepare_export(
     full_samples: int | None = None,
     devices: int | None = None,
     storage: str | None = None,
-    lr_correction_enabled: bool = False,
+    lr_correction_mode: str = "horizon",
     precision: str | None = None,
 ) -> Prepared:
     """Load the final config, plan the full-data run, apply the LR correction and gather provenance.
@@ -103,10 +104,11 @@ def prepare_export(
     correction = lr_correction(
         scouted,
         analysis.get("lr_scaling"),
-        enabled=lr_correction_enabled,
+        mode=lr_correction_mode,
         full_total_steps=plan.total_steps,
         full_samples=plan.samples,
         scout_fraction=info.fraction,
+        pick_steps=pick_steps(analysis, plan.scout_total_steps),
     )
     t = scouted.train
     updates: dict[str, Any] = {

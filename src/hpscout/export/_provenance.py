@@ -20,8 +20,8 @@ from hpscout.runner import TrialResult
 from hpscout.search import top_trials
 from hpscout.store import RunLayout, final_config_paths, load_run_config, trial_result_path
 
-__all__ = ["final_config", "final_config_source", "LrCorrection", "lr_correction", "Provenance", "ScoutInfo",
-           "scout_info", "read_run_analysis"]
+__all__ = ["final_config", "final_config_source", "LR_CORRECTIONS", "LrCorrection", "lr_correction", "pick_steps",
+           "Provenance", "ScoutInfo", "scout_info", "read_run_analysis"]
 
 
 def final_config_source(run_dir: str | Path) -> Path:
@@ -111,13 +111,20 @@ def _samples_from_result(run_dir: str | Path, number: int) -> int | None:
         return None
 
 
+#: How the full run's learning rate is decided (``hpscout export --lr-correction``).
+LR_CORRECTIONS = ("horizon", "law", "off")
+
+
 @dataclass(frozen=True)
 class LrCorrection:
-    """The learning rate of the full run, moved along the fitted LR law or left as scouted.
+    """The learning rate of the full run: moved for its longer horizon, along the fitted LR law, or as scouted.
 
-    The law (``hpscout.analysis``, section ``lr_scaling``) is ``LR* ∝ x^-beta`` with ``x``
-    optimizer steps or training rows; the scouted LR is moved by the ratio of ``x``
-    between the full run and the scouting run: ``corrected = scouted x (x_full / x_scout)^-beta``.
+    ``horizon`` (the default): ``corrected = scouted x (steps_full / steps_pick)^-HORIZON_BETA``
+    (:func:`hpscout.analysis.horizon_lr`), where ``steps_pick`` are the optimizer steps of the
+    run the final config was chosen on (the transfer climb's highest rung, else the scouting
+    fraction). ``law``: the fitted law of analysis.json's ``lr_scaling`` (``LR* ∝ x^-beta``, ``x``
+    optimizer steps or training rows), applied only when beta's 95% interval excludes 0.
+    ``off``: the scouted LR.
     """
 
     applied: bool
@@ -133,6 +140,9 @@ class LrCorrection:
     predicted_full_lr: float | None = None
     #: the LR the law gives for the full run, applied or not (None when there is no usable law)
     law_lr: float | None = None
+    mode: str = "law"
+    #: corrected / scouted
+    factor: float = 1.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,9 +150,13 @@ class LrCorrection:
     def summary(self) -> str:
         """One line for a header comment."""
         if not self.applied:
-            return f"lr_correction: not applied ({self.reason}); learning_rate {self.scouted_lr:.3g} as scouted"
+            return f"lr_correction ({self.mode}): not applied ({self.reason}); learning_rate {self.scouted_lr:.3g} as scouted"
+        if self.mode == "horizon":
+            return (f"lr_correction (horizon): scouted_lr {self.scouted_lr:.3g} -> corrected_lr {self.corrected_lr:.3g} "
+                    f"(x{self.factor:.2f}) for {self.x_full:,.0f} optimizer steps instead of the {self.x_scout:,.0f} it "
+                    f"was chosen at; LR ∝ steps^-{self.beta:g} ({self.reason})")
         ci = f" (95% CI {self.beta_ci[0]:.3g}..{self.beta_ci[1]:.3g})" if self.beta_ci else ""
-        return (f"lr_correction: scouted_lr {self.scouted_lr:.3g} -> corrected_lr {self.corrected_lr:.3g}; "
+        return (f"lr_correction (law): scouted_lr {self.scouted_lr:.3g} -> corrected_lr {self.corrected_lr:.3g}; "
                 f"LR ∝ {self.x_kind}^-beta, beta {self.beta:.3g}{ci}, {self.x_kind} {self.x_scout:,.0f} -> "
                 f"{self.x_full:,.0f}; fractions_used {', '.join(f'{f:g}' for f in self.fractions_used)}")
 
@@ -151,23 +165,65 @@ def lr_correction(
     config: ExperimentConfig,
     section: dict[str, Any] | None,
     *,
-    enabled: bool,
+    mode: str = "horizon",
+    full_total_steps: int | None,
+    full_samples: int | None,
+    scout_fraction: float | None,
+    pick_steps: tuple[float, str] | None = None,
+) -> LrCorrection:
+    """Decide the full run's learning rate.
+
+    Args:
+        config: the final config (its ``train.learning_rate`` is the scouted LR).
+        section: ``analysis.json["lr_scaling"]`` or None (``law`` reads it).
+        mode: one of :data:`LR_CORRECTIONS`.
+        full_total_steps: optimizer steps of the full run (from the full-data plan).
+        full_samples: training rows of the full run.
+        scout_fraction: fraction the final config was scouted at (default ``scout.fraction``).
+        pick_steps: (optimizer steps of the run the final config was chosen on, where that figure comes
+            from); ``horizon`` needs it.
+    """
+    if mode not in LR_CORRECTIONS:
+        raise ExportError(f"--lr-correction must be one of {', '.join(LR_CORRECTIONS)}, but got {mode!r}")
+    lr = float(config.train.learning_rate)
+    if mode == "off":
+        return LrCorrection(False, lr, lr, "--lr-correction off", mode="off")
+    if mode == "horizon":
+        return _horizon_correction(lr, full_total_steps, pick_steps)
+    return _law_correction(config, section, lr, full_total_steps, full_samples, scout_fraction)
+
+
+def _horizon_correction(lr: float, full_steps: int | None, pick: tuple[float, str] | None) -> LrCorrection:
+    from hpscout.analysis import HORIZON_BETA, HORIZON_MIN_FACTOR, horizon_lr
+
+    def skip(reason: str) -> LrCorrection:
+        return LrCorrection(False, lr, lr, reason, beta=HORIZON_BETA, x_kind="steps", mode="horizon")
+
+    if pick is None or not pick[0] > 0:
+        return skip("the optimizer steps of the run the final config was chosen on are unknown")
+    if not full_steps:
+        return skip("the full run's optimizer steps are unknown (pass --full-samples N)")
+    steps, where = pick
+    corrected, factor = horizon_lr(lr, steps, full_steps)
+
+    def made(applied: bool, reason: str) -> LrCorrection:
+        return LrCorrection(applied, lr, corrected if applied else lr, reason, beta=HORIZON_BETA, x_kind="steps",
+                            x_scout=float(steps), x_full=float(full_steps), mode="horizon", factor=factor)
+
+    if factor >= 1.0:
+        return made(False, f"the full run is no longer than the run it was chosen on ({where})")
+    capped = f", capped at x{HORIZON_MIN_FACTOR:g}" if math.isclose(factor, HORIZON_MIN_FACTOR) else ""
+    return made(True, f"steps from {where}{capped}; --lr-correction off keeps the scouted LR")
+
+
+def _law_correction(
+    config: ExperimentConfig,
+    section: dict[str, Any] | None,
+    lr: float,
     full_total_steps: int | None,
     full_samples: int | None,
     scout_fraction: float | None,
 ) -> LrCorrection:
-    """Decide the full run's learning rate from analysis.json's ``lr_scaling`` section.
-
-    Args:
-        config: the final config (its ``train.learning_rate`` is the scouted LR).
-        section: ``analysis.json["lr_scaling"]`` or None.
-        enabled: True for ``--lr-correction`` (off by default).
-        full_total_steps: optimizer steps of the full run (from the full-data plan).
-        full_samples: training rows of the full run.
-        scout_fraction: fraction the final config was scouted at (default ``scout.fraction``).
-    """
-    lr = float(config.train.learning_rate)
-
     def skip(reason: str, **kw: Any) -> LrCorrection:
         return LrCorrection(False, lr, lr, reason, **kw)
 
@@ -196,9 +252,6 @@ def lr_correction(
         return skip(f"the full run's {kind} are unknown (pass --full-samples N)", **extra)
     law_lr = lr * (float(x_full) / float(x_scout)) ** (-float(beta))
     extra.update(law_lr=law_lr, x_scout=float(x_scout), x_full=float(x_full))
-    if not enabled:
-        return skip(f"off by default (on SST-2 the corrected LR did not beat the scouted one at 25% of the data, "
-                    f"docs/benchmarks.md); the law gives {law_lr:.3g}; --lr-correction applies it", **extra)
     # Extrapolating a law whose slope is not told apart from 0 moves the LR by noise
     # (seen on the SST-2 demo: beta 1.14, 95% CI -5.4..7.7, would cut the LR 30x). Apply it only
     # when the interval is known and excludes 0.
@@ -207,6 +260,22 @@ def lr_correction(
     if ci[0] <= 0 <= ci[1]:
         return skip(f"beta's 95% interval [{ci[0]:.3g}, {ci[1]:.3g}] includes 0: no detectable LR drift", **extra)
     return LrCorrection(True, lr, law_lr, "applied", **extra)
+
+
+def pick_steps(analysis: dict[str, Any], scout_total_steps: int | None) -> tuple[float, str] | None:
+    """(optimizer steps, source) of the run the final config was chosen on: the transfer climb's highest
+    rung (analysis.json ``transfer``), else the scouting run (``scout_total_steps``); None when unknown."""
+    transfer = _sub(analysis, "transfer")
+    final = transfer.get("final_fraction")
+    if isinstance(final, (int, float)):
+        for rung in transfer.get("rungs") or []:
+            steps = rung.get("steps") if isinstance(rung, dict) else None
+            frac = rung.get("fraction") if isinstance(rung, dict) else None
+            if isinstance(frac, (int, float)) and math.isclose(frac, final, rel_tol=1e-9) and isinstance(steps, (int, float)):
+                return float(steps), f"the transfer climb's rung {final:g} ({steps:,.0f} steps)"
+    if scout_total_steps:
+        return float(scout_total_steps), f"the scouting run ({scout_total_steps:,} steps)"
+    return None
 
 
 def _x_at(section: dict[str, Any], kind: str, fraction: float) -> float | None:

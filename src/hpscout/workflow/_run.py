@@ -233,7 +233,8 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
         final,
         header=f"final config of run {config.name}, chosen by hpscout run: {why}\n"
         "Hyperparameters as scouted; the full-scale exports beside it recompute step-based settings "
-        "for the full data (the LR moves along the LR law only with `hpscout export --lr-correction`).",
+        "for the full data and lower the LR for the full run's longer horizon (their header says by how much; "
+        "`hpscout export --lr-correction off` keeps it).",
     )
     outs = {"config": str(final), "why": why}
     for fmt in ("llamafactory", "hf", "json"):
