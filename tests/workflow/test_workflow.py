@@ -58,7 +58,8 @@ def test_select_stages():
 def test_run_whole_workflow_and_resume(tmp_path, capsys):
     cfg_path = write_config(tmp_path)
     assert main(["run", str(cfg_path)]) == 0
-    out = capsys.readouterr().out
+    first = capsys.readouterr()
+    out = first.out
     run = tmp_path / "run"
     for rel in ("report/index.html", "final/llamafactory.yaml", "final/training_args.json", "final/config.yaml",
                 "analysis.json", "subsets/subsets.json", "top/top1.yaml", "state.json"):
@@ -84,6 +85,15 @@ def test_run_whole_workflow_and_resume(tmp_path, capsys):
     assert f"trial {pick['trial']}" in header
     assert ("UNTRUSTED" in header) == (not transfer["trusted"])
     assert out.strip().splitlines()[-1].startswith("final config:")
+    # the exports lower the LR for the full run's horizon (from the climb's last rung), and the console says so
+    corr = json.loads((run / "final" / "final.json").read_text())["provenance"]["lr_correction"]
+    assert corr["mode"] == "horizon" and corr["applied"] and corr["corrected_lr"] < corr["scouted_lr"]
+    if transfer["stop_reason"] != "failed":
+        assert corr["x_scout"] == transfer["rungs"][-1]["steps"]
+    assert corr["scouted_lr"] == pytest.approx(final.train.learning_rate)
+    assert yaml.safe_load((run / "final" / "llamafactory.yaml").read_text())["learning_rate"] == pytest.approx(
+        corr["corrected_lr"], rel=1e-5)
+    assert f"exports: learning_rate {corr['scouted_lr']:.3g} -> {corr['corrected_lr']:.3g}" in first.err
     state = json.loads((run / "state.json").read_text())
     assert all(state["stages"][s]["status"] == "done" for s in STAGES)
     load_config(run / "final" / "config.yaml")  # the final config is a valid hpscout config

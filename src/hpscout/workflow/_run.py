@@ -239,7 +239,25 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
     outs = {"config": str(final), "why": why}
     for fmt in ("llamafactory", "hf", "json"):
         outs[fmt] = str(export_run(layout.root, fmt, storage=storage))
+    lr = _export_lr_line(Path(outs["json"]))
+    if lr:
+        _say(f"exports: {lr}")
     return outs
+
+
+def _export_lr_line(final_json: Path) -> str | None:
+    """The exports' learning-rate line (lowered for the full run's horizon, or why not), from final.json."""
+    import json
+
+    try:
+        corr = json.loads(final_json.read_text(encoding="utf-8"))["provenance"]["lr_correction"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if corr.get("applied"):
+        return (f"learning_rate {corr['scouted_lr']:.3g} -> {corr['corrected_lr']:.3g} for the full run's "
+                f"{corr['x_full']:,.0f} optimizer steps (scouted at {corr['x_scout']:,.0f}; lr_correction "
+                f"{corr['mode']}; `hpscout export --lr-correction off` keeps it)")
+    return f"learning_rate {corr.get('scouted_lr', 0):.3g} as scouted ({corr.get('reason')})"
 
 
 def _stage_report(config: ExperimentConfig, layout: RunLayout, storage: str | None) -> dict[str, Any]:
