@@ -15,7 +15,8 @@ seed 42: the example's), searches the example's space (learning rate, LoRA r, wa
   Hyperband uses epochs as the resource (each per-epoch evaluation is reported at step = epoch).
 - ``hpscout``: ``hpscout.workflow.run_workflow`` on the example config with its defaults (the ladder, the
   search, the climbing transfer check, the final pick); the ablation and report stages are left out because
-  they do not change the pick.
+  they do not change the pick. Its pick is retrained as the export hands it off: the learning rate lowered
+  for the full run's horizon (``hpscout export``'s default ``--lr-correction horizon``).
 
 The peers get a hard wall-clock budget: Optuna's ``timeout`` stops new trials, and a trial still training
 when the budget ends is stopped (SIGALRM) and recorded as ``cut``; it never becomes the incumbent.
@@ -25,6 +26,7 @@ hpscout runs to completion with its defaults; its wall time is what it took.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import shutil
 import sys
@@ -169,6 +171,15 @@ def _runner_record(number: int, params: dict[str, Any], result: Any, state: str,
 # --------------------------------------------------------------------------- hpscout run
 
 
+def _export_lr(final_json: Path) -> dict[str, Any] | None:
+    """The export's ``lr_correction`` (provenance of ``final/final.json``), or None without the file."""
+    try:
+        corr = json.loads(final_json.read_text(encoding="utf-8"))["provenance"]["lr_correction"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return corr if isinstance(corr, dict) else None
+
+
 def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
     """``hpscout run`` on the example config with its defaults, up to the final pick."""
     from hpscout.analysis import compute_cost, read_analysis
@@ -206,7 +217,10 @@ def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
         previous = rec.end_s
         records.append(rec)
     final = load_config(layout.final_dir / "config.yaml")
-    pick = {"learning_rate": final.train.learning_rate, "lora_r": final.train.lora.r, "warmup_ratio": final.train.warmup_ratio}
+    # what the user trains at full scale: the export's learning rate (lowered for the full run's horizon)
+    handoff = _export_lr(layout.final_dir / "final.json")
+    pick = {"learning_rate": handoff["corrected_lr"] if handoff else final.train.learning_rate,
+            "lora_r": final.train.lora.r, "warmup_ratio": final.train.warmup_ratio}
     cost = compute_cost(resolved, write=False)
     complete = [r for r in records if r.state == "complete" and r.kind == "search"]
     best = max(complete, key=lambda r: (r.value, -r.number)) if complete else None
@@ -232,6 +246,8 @@ def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
             "ladder": analysis.get("ladder"),
             "scout_fraction": resolved.scout.fraction,
             "transfer": {k: transfer.get(k) for k in ("final_fraction", "stop_reason", "trusted", "verdict", "rungs", "pick")},
+            "scouted_learning_rate": final.train.learning_rate,
+            "lr_correction": handoff,
             "cost": cost,
             "stage_seconds": _stage_seconds(layout.state),
             "stage_done_s": stage_done,
