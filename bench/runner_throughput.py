@@ -14,8 +14,15 @@ machine load hits every variant alike; medians are printed.
 * dynamic vs fixed padding: the plain script with ``DataCollatorWithPadding``
   padding each batch to its longest row against padding every row to max_length.
 
+``--eval-strategies`` times something else: the real scouting trial of
+examples/sst2-minilm-lora.yaml (MiniLM + LoRA, 2 epochs, 300 eval rows) at its scouting
+fraction (``--fraction`` for a smaller one), with ``train.eval_strategy: epoch`` against
+``end`` (one evaluation after the last step), alternating; it prints the trial's wall
+seconds, the seconds spent in evaluations and their share, and the medians' ratio.
+
 Usage:
     python bench/runner_throughput.py [--rows 160] [--repeats 3] [--max-length 64] [--threads N]
+    python bench/runner_throughput.py --eval-strategies [--fraction 0.05] [--repeats 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "sst2"
 SST2_TRAIN_ROWS = 67349
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "sst2-minilm-lora.yaml"
 
 
 def make_config(rows: int, max_length: int, batch_size: int, eval_file: Path, out: Path):
@@ -147,6 +155,71 @@ def run_plain(cfg, train_rows, eval_rows, out: Path, *, pad_to_max: bool) -> tup
     return len(train) / wall, len(train) / cpu
 
 
+def run_scouting_trial(cfg, out: Path) -> dict[str, float]:
+    """One scouting trial through ``run_trial``: its wall seconds, the seconds and count of its evaluations, its objective."""
+    import hpscout.runner._hf_trainer as hf
+    from hpscout.runner import TrialStatus, run_trial
+
+    cls = hf.scout_trainer_class(cfg.task)
+    original = cls.evaluate
+    evals: list[float] = []
+
+    def evaluate(self, *args, **kwargs):
+        result, wall, _ = _timed(lambda: original(self, *args, **kwargs))
+        evals.append(wall)
+        return result
+
+    cls.evaluate = evaluate
+    try:
+        r, wall, _ = _timed(lambda: run_trial(cfg, out_dir=out))
+    finally:
+        cls.evaluate = original
+    if r.status is not TrialStatus.COMPLETE:
+        raise SystemExit(f"scouting trial failed: {r.message}")
+    return {"wall": wall, "train_eval": r.elapsed_seconds, "eval": sum(evals), "evals": len(evals), "steps": r.steps,
+            "objective": r.objective}
+
+
+def _bench_eval_strategies(a: argparse.Namespace, work: Path) -> int:
+    """The example's scouting trial with eval_strategy epoch vs end, alternating; medians, ratio and eval share."""
+    import torch
+
+    from hpscout.config import apply_updates, load_config
+
+    base = load_config(EXAMPLE)
+    updates = {"output_dir": str(work / "run")}
+    if a.fraction is not None:
+        updates.update({"scout.fraction": a.fraction, "scout.fidelities": [a.fraction]})
+    base = apply_updates(base, updates)
+    configs = {s: apply_updates(base, {"train.eval_strategy": s}) for s in ("epoch", "end")}
+    print(
+        f"{EXAMPLE.name}: one scouting trial at fraction {base.scout.fraction:g} ({base.train.epochs:g} epochs, "
+        f"{base.data.max_eval_samples} eval rows), torch threads {torch.get_num_threads()}, {a.repeats} repeats each"
+    )
+    warm = {"scout.fraction": 0.01, "scout.fidelities": [0.01], "train.max_steps": 2}
+    run_scouting_trial(apply_updates(base, warm), work / "warm")  # warm-up: imports, first allocations, file caches
+    results: dict[str, list[dict[str, float]]] = {s: [] for s in configs}
+    for i in range(a.repeats):
+        order = list(configs) if i % 2 == 0 else list(reversed(configs))  # no variant gets the load trend
+        for s in order:
+            results[s].append(run_scouting_trial(configs[s], work / f"{s}{i}"))
+        print(f"  round {i + 1}: " + ", ".join(
+            f"{s} {v[-1]['wall']:.1f} s ({v[-1]['evals']:.0f} evals {v[-1]['eval']:.1f} s)" for s, v in results.items()
+        ), flush=True)
+    print("medians, seconds     trial  train+eval    eval  eval share  evals  steps  objective")
+    med = {}
+    for s, runs in results.items():
+        med[s] = {k: statistics.median(r[k] for r in runs) for k in ("wall", "train_eval", "eval")}
+        objectives = sorted({r["objective"] for r in runs})
+        print(f"eval_strategy {s:<6}{med[s]['wall']:6.1f} {med[s]['train_eval']:11.1f} {med[s]['eval']:7.1f} "
+              f"{med[s]['eval'] / med[s]['wall']:11.1%} {runs[0]['evals']:6.0f} {runs[0]['steps']:6.0f}  "
+              + ", ".join(f"{o:.4f}" for o in objectives))
+    print(f"end / epoch: trial {med['end']['wall'] / med['epoch']['wall']:.3f}, train+eval "
+          f"{med['end']['train_eval'] / med['epoch']['train_eval']:.3f} "
+          f"(saves {med['epoch']['wall'] - med['end']['wall']:.1f} s a trial)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=160, help="training rows (an SST-2 subset)")
@@ -154,11 +227,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-length", type=int, default=64)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--threads", type=int, default=None, help="torch threads for every variant (default: torch's)")
+    ap.add_argument("--eval-strategies", action="store_true",
+                    help="time the example's scouting trial with eval_strategy epoch vs end instead")
+    ap.add_argument("--fraction", type=float, default=None,
+                    help="with --eval-strategies: the scouting fraction (default: the example's)")
     a = ap.parse_args(argv)
+    if a.eval_strategies:
+        return _with_setup(a, _bench_eval_strategies)
     if not SHARED.exists():
         print(f"needs the shared SST-2 data at {SHARED}", file=sys.stderr)
         return 2
 
+    return _with_setup(a, _bench)
+
+
+def _with_setup(a: argparse.Namespace, bench) -> int:
+    """Quiet libraries, the thread count, a scratch folder removed afterwards; then ``bench(a, folder)``."""
     import datasets
     import torch
     import transformers
@@ -170,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="hpscout-runner-bench-"))
     try:
-        return _bench(a, work)
+        return bench(a, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -43,6 +43,23 @@ EARLY_STOPPING = {"train.early_stopping.patience": 2, "train.early_stopping.thre
                   "train.eval_strategy": "steps", "train.eval_steps": 20, "train.max_steps": 120}
 
 
+# --------------------------------------------------------------------------- evaluation
+
+
+def test_full_run_evaluates_per_epoch_when_trials_evaluated_at_their_end(tmp_path):
+    run = make_fake_run(tmp_path, precision="fp32")
+    _final(run, {"train.eval_strategy": "end"})
+    args, sidecar = _hf(run)
+    ta = transformers.TrainingArguments(**args)
+    assert ta.eval_strategy.value == ta.save_strategy.value == "epoch" and "eval_steps" not in args
+    assert sidecar["full_data_plan"]["eval_strategy"] == "epoch"
+    lf, _ = _lf(run)
+    assert (lf["eval_strategy"], lf["save_strategy"]) == ("epoch", "epoch") and "eval_steps" not in lf
+    exported = json.loads(export_run(run.run_dir, "json", storage=run.storage).read_text())
+    assert exported["config"]["train"]["eval_strategy"] == "epoch"
+    assert exported["scouted_config"]["train"]["eval_strategy"] == "end"
+
+
 # --------------------------------------------------------------------------- early stopping
 
 

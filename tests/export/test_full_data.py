@@ -68,6 +68,18 @@ def test_step_based_settings_rescale(cfg):
     assert "max_steps = ceil(2 x 1000) = 2000" in p.text
 
 
+@pytest.mark.parametrize("scouted", ["auto", "end", "epoch"])
+def test_full_run_evaluates_per_epoch_unless_scouted_with_steps(cfg, scouted):
+    # scouting trials evaluate once at their end (auto, end); the full run is not a trial: eval curves per epoch
+    p = full_data_plan(apply_updates(cfg, {"train.eval_strategy": scouted}), full_samples=16_000)
+    assert p.eval_strategy == "epoch" and p.eval_steps is None and p.save_steps is None
+    how = "as scouted" if scouted == "epoch" else "scouting trials evaluated once, at their end"
+    assert f"eval and save once per epoch ({how})" in p.text
+    steps = full_data_plan(apply_updates(cfg, {"train.eval_strategy": "steps", "train.eval_steps": 25}),
+                           full_samples=16_000, scout_samples=800)
+    assert steps.eval_strategy == "steps" and steps.eval_steps == 500  # 4 evaluations in scouting, 4 in 2,000 steps
+
+
 def test_warmup_longer_than_scouting_run_is_refused(cfg):
     cfg = apply_updates(cfg, {"train.warmup_steps": 500})
     with pytest.raises(ExportError, match="not shorter than the scouting run"):

@@ -60,9 +60,28 @@ def test_absent_keys_take_llamafactory_defaults():
     assert (t.learning_rate, t.lr_scheduler, t.epochs, t.batch_size, t.grad_accum) == (5e-5, "linear", 3.0, 8, 1)
     assert (t.lora.r, t.lora.alpha, t.lora.dropout, t.lora.target) == (8, 16, 0.0, "all-linear")
     assert (cfg.data.max_length, t.precision, t.logging_steps, cfg.seed) == (2048, "fp32", 500, 42)
-    assert t.eval_strategy == "epoch" and t.warmup_steps is None and t.max_steps is None
+    assert t.warmup_steps is None and t.max_steps is None
     back = llamafactory_from_config(cfg)
     assert back["lora_target"] == "all" and back["lora_alpha"] == 16 and back["bf16"] is False
+
+
+@pytest.mark.parametrize(
+    ("file_value", "scouted", "trial_value"),
+    [(None, "auto", "no"), ("no", "auto", "no"), ("epoch", "epoch", "epoch"), ("steps", "steps", "steps")],
+)
+def test_eval_strategy_round_trips(file_value, scouted, trial_value):
+    # LLaMA-Factory's no (its default) still evaluates once after training (do_eval): hpscout's auto, resolved to end
+    args = {"model_name_or_path": "m"} | ({} if file_value is None else {"eval_strategy": file_value, "eval_steps": 50})
+    ups, notes = updates_from_llamafactory(args, rows=None, source="sft.yaml")
+    assert ups["train.eval_strategy"] == scouted
+    assert any("evaluates once, at its end" in n for n in notes) == (scouted == "auto")
+    back = llamafactory_from_config(_config(args))
+    assert back["eval_strategy"] == trial_value and ("eval_steps" in back) == (trial_value == "steps")
+
+
+def test_eval_strategy_auto_with_a_plateau_schedule_evaluates_per_epoch():
+    cfg = apply_updates(_config({"model_name_or_path": "m"}), {"train.lr_scheduler": "reduce_lr_on_plateau"})
+    assert llamafactory_from_config(cfg)["eval_strategy"] == "epoch"
 
 
 def test_yaml_strings_and_transformers5_warmup_share():

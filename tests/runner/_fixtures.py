@@ -168,6 +168,23 @@ def digits_factory(config: Any, info: Any) -> Any:
     return TorchTask(model=model, train_loader=train_loader, loss_fn=loss_fn, eval_fn=eval_fn, train_samples=n)
 
 
+def dropout_digits_factory(config: Any, info: Any) -> Any:
+    """:func:`digits_factory` with dropout and an eval_fn that draws from the global generators, as eval loaders do."""
+    import numpy as np
+    import torch
+
+    task = digits_factory(config, info)
+    task.model.insert(1, torch.nn.Dropout(0.3))  # masks from torch's global generator
+    plain_eval = task.eval_fn
+
+    def eval_fn(model: Any) -> dict[str, float]:
+        torch.rand(1), random.random(), np.random.rand()  # a DataLoader iterator draws its seed like this
+        return plain_eval(model)
+
+    task.eval_fn = eval_fn
+    return task
+
+
 #: the SST-2 sample embedded in the package: 20,000 rows of GLUE SST-2 train, and the full dev set
 SST2_TRAIN = builtin_path("builtin:sst2/train.tsv")
 SST2_DEV = builtin_path("builtin:sst2/dev.tsv")

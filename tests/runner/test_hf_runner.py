@@ -19,14 +19,14 @@ from _fixtures import (
 )
 
 from hpscout.config import apply_updates, config_from_dict
-from hpscout.runner import TrialResult, TrialStatus, run_trial, validate_trial_config
+from hpscout.runner import FAULT_ENV, TrialResult, TrialStatus, run_trial, validate_trial_config
 
 pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 
 def test_classification_complete(tmp_path):
-    cfg = classification_config(tmp_path, epochs=2)
+    cfg = classification_config(tmp_path, epochs=2, eval_strategy="epoch")
     rep = RecordingReporter()
     r = run_trial(cfg, out_dir=tmp_path / "t", reporter=rep)
     assert r.status is TrialStatus.COMPLETE, r.message
@@ -194,6 +194,37 @@ def test_eval_every_n_steps_plus_final(tmp_path):
     r = run_trial(cfg, out_dir=tmp_path / "t", reporter=rep)
     assert r.status is TrialStatus.COMPLETE, r.message
     assert [s for s, _ in rep.values] == [2, 4, 5]
+
+
+def test_eval_at_end_once_with_the_final_metrics_of_epoch(tmp_path):
+    # end (what auto resolves to here): one evaluation, after the last step; fewer evaluations change no training
+    cfg = classification_config(tmp_path, epochs=2, method="lora", lora={"r": 4})
+    assert cfg.train.eval_strategy == "auto" and cfg.resolved_eval_strategy == "end"
+    rep = RecordingReporter()
+    end = run_trial(cfg, out_dir=tmp_path / "end", reporter=rep)
+    epoch = run_trial(apply_updates(cfg, {"train.eval_strategy": "epoch"}), out_dir=tmp_path / "epoch")
+    assert end.status is epoch.status is TrialStatus.COMPLETE, (end.message, epoch.message)
+    assert [h["step"] for h in end.history if "eval_loss" in h] == [16]
+    assert [h["step"] for h in epoch.history if "eval_loss" in h] == [8, 16]
+    assert rep.values == [(16, end.objective)]  # the pruner hears of the rung's end once
+    assert end.metrics["eval_loss"] == epoch.metrics["eval_loss"]
+    assert end.metrics["eval_accuracy"] == epoch.metrics["eval_accuracy"] == end.objective == epoch.objective
+    assert [h["loss"] for h in end.history] == [h["loss"] for h in epoch.history]
+    # the evaluation ran inside training, while the TensorBoard writer was open
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(tmp_path / "end" / "tb")).Reload()
+    assert [e.step for e in events.Scalars("eval/accuracy")] == [16]
+
+
+def test_eval_at_end_skips_a_diverged_or_pruned_run(tmp_path, monkeypatch):
+    cfg = classification_config(tmp_path, max_steps=6, eval_strategy="end")
+    pruned = run_trial(cfg, out_dir=tmp_path / "p", reporter=RecordingReporter(prune_after=1))
+    assert pruned.status is TrialStatus.PRUNED and pruned.steps == 6 and pruned.objective == pruned.metrics["eval_accuracy"]
+    monkeypatch.setenv(FAULT_ENV, "nan@6")  # at the last step: the divergence guard calls the evaluation off
+    diverged = run_trial(cfg, out_dir=tmp_path / "d")
+    assert diverged.status is TrialStatus.DIVERGED and diverged.steps == 6
+    assert not [h for h in diverged.history if "eval_loss" in h]
 
 
 def test_same_seed_same_metrics_other_seed_differs(tmp_path):

@@ -16,7 +16,7 @@ pytest.importorskip("sklearn")
 
 def test_mlp_learns_digits(tmp_path):
     rep = RecordingReporter()
-    r = run_trial(torch_config(tmp_path, epochs=3), out_dir=tmp_path / "t", reporter=rep)
+    r = run_trial(torch_config(tmp_path, epochs=3, eval_strategy="epoch"), out_dir=tmp_path / "t", reporter=rep)
     assert r.status is TrialStatus.COMPLETE, r.message
     assert r.metrics["eval_accuracy"] > 0.8 and "eval_loss" in r.metrics  # 'accuracy' got its eval_ prefix
     assert r.objective == r.metrics["eval_accuracy"]
@@ -27,6 +27,22 @@ def test_mlp_learns_digits(tmp_path):
     rows = list(csv.DictReader(open(tmp_path / "t" / "history.csv")))
     assert rows[0]["step"] == "2" and rows[0]["loss"] and rows[0]["learning_rate"]
     assert list((tmp_path / "t" / "tb").glob("events.out.tfevents.*"))
+
+
+def test_eval_at_end_once_with_the_final_metrics_of_epoch(tmp_path):
+    # auto resolves to end here; the eval_fn draws from the global generators and the model has dropout,
+    # so only evaluations that leave the random state alone train the same as no evaluations
+    cfg = apply_updates(torch_config(tmp_path, epochs=3), {"torch.factory": "_fixtures:dropout_digits_factory"})
+    assert cfg.resolved_eval_strategy == "end"
+    rep = RecordingReporter()
+    end = run_trial(cfg, out_dir=tmp_path / "end", reporter=rep)
+    epoch = run_trial(apply_updates(cfg, {"train.eval_strategy": "epoch"}), out_dir=tmp_path / "epoch")
+    assert end.status is epoch.status is TrialStatus.COMPLETE, (end.message, epoch.message)
+    assert [h["step"] for h in end.history if "eval_loss" in h] == [72]
+    assert [h["step"] for h in epoch.history if "eval_loss" in h] == [24, 48, 72]
+    assert rep.values == [(72, end.objective)]
+    assert end.metrics == epoch.metrics and end.objective == epoch.objective
+    assert [h["loss"] for h in end.history if "loss" in h] == [h["loss"] for h in epoch.history if "loss" in h]
 
 
 def test_grad_accum_schedule_and_warmup(tmp_path):
@@ -82,7 +98,7 @@ def test_oom_and_error(tmp_path, monkeypatch):
 
 def test_pruning(tmp_path):
     rep = RecordingReporter(prune_after=1)
-    r = run_trial(torch_config(tmp_path, epochs=3), out_dir=tmp_path / "t", reporter=rep)
+    r = run_trial(torch_config(tmp_path, epochs=3, eval_strategy="epoch"), out_dir=tmp_path / "t", reporter=rep)
     assert r.status is TrialStatus.PRUNED and r.steps == 24 and r.objective == rep.values[0][1]
 
 

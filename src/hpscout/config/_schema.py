@@ -57,6 +57,8 @@ SchedulerName = Literal[
     "one_cycle",
 ]
 SCHEDULERS: tuple[str, ...] = get_args(SchedulerName)
+#: train.eval_strategy; auto resolves to end or epoch (ExperimentConfig.resolved_eval_strategy)
+EvalStrategy = Literal["auto", "end", "epoch", "steps"]
 #: what is being fine-tuned; the type is the one list
 TaskName = Literal["sequence-classification", "causal-lm", "seq2seq", "torch", "command", "llamafactory"]
 TASKS: tuple[str, ...] = get_args(TaskName)
@@ -218,7 +220,14 @@ class TrainConfig(_Model):
     method: Literal["lora", "full", "qlora"] = Field("lora", description="Fine-tuning method.")
     lora: LoraConfig = Field(default_factory=LoraConfig)  # type: ignore[arg-type]
     early_stopping: EarlyStoppingConfig = Field(default_factory=EarlyStoppingConfig)  # type: ignore[arg-type]
-    eval_strategy: Literal["epoch", "steps"] = Field("epoch", description="Evaluate per epoch or every eval_steps.")
+    eval_strategy: EvalStrategy = Field(
+        "auto",
+        description="When a trial evaluates. end: once, after the last optimizer step (what a scouting rung needs); "
+        "epoch: after every epoch; steps: every eval_steps (and after the last step). auto: epoch when something "
+        "needs evaluations during training (early_stopping.patience, save_best_checkpoint, "
+        "lr_scheduler=reduce_lr_on_plateau, search.fidelity=eval), else end. Evaluations leave the random state "
+        "alone, so the strategy changes no training. An exported full-data run evaluates per epoch unless this is steps.",
+    )
     eval_steps: int | None = Field(None, ge=1, description="Evaluate every N optimizer steps (eval_strategy=steps).")
     logging_steps: int = Field(5, ge=1, description="Log the training loss every N steps.")
     divergence_factor: float = Field(
@@ -275,12 +284,61 @@ class TrainConfig(_Model):
     def _steps(self) -> TrainConfig:
         if self.eval_strategy == "steps" and self.eval_steps is None:
             raise ValueError("train.eval_steps must be set when train.eval_strategy is 'steps'")
+        if self.eval_strategy == "end" and self.eval_needs:
+            raise ValueError(_end_refused(self.eval_needs))
         return self
 
     @property
     def restores_best(self) -> bool:
         """Whether training keeps checkpoints to restore its best evaluation (early stopping, save_best_checkpoint)."""
         return self.early_stopping.patience is not None or self.save_best_checkpoint
+
+    @property
+    def eval_needs(self) -> list[str]:
+        """The training settings that read evaluations during training, each with why (empty: none does).
+
+        ``ExperimentConfig.eval_needs`` adds the search's; ``auto`` evaluates per epoch when there is any.
+        """
+        needs = []
+        for key, reads, why in _EVAL_READERS:
+            value = self
+            for part in key.split(".")[1:]:
+                value = getattr(value, part)
+            if reads(value):
+                needs.append(f"{key}={value} {why}")
+        return needs
+
+
+#: the train settings that read evaluations during training: (key, whether this value does, why)
+_EVAL_READERS: tuple[tuple[str, Any, str], ...] = (
+    ("train.early_stopping.patience", lambda v: v is not None, "stops on evaluations"),
+    ("train.save_best_checkpoint", lambda v: v is True, "keeps the weights of the best evaluation"),
+    ("train.lr_scheduler", lambda v: v == "reduce_lr_on_plateau", "lowers the LR on evaluations"),
+)
+
+
+def _end_refused(needs: list[str]) -> str:
+    """Why ``train.eval_strategy: end`` is refused, for the settings in ``needs``."""
+    return (
+        f"train.eval_strategy must be one of auto, epoch, steps when something reads evaluations during training "
+        f"({'; '.join(needs)}), but got 'end', which evaluates only once, after the last step"
+    )
+
+
+def _varied_eval_needs(search: SearchConfig, ablation: AblationConfig) -> list[str]:
+    """The searched or ablated values that would make a trial read evaluations during training."""
+    varied: list[tuple[str, str, list[Any]]] = [
+        (f"search.space.{k}", k, spec.choices if spec.choices is not None else [spec.low]) for k, spec in search.space.items()
+    ]
+    varied += [(f"ablation.factors.{k}", k, list(values)) for k, values in ablation.factors.items()]
+    readers = {key: (reads, why) for key, reads, why in _EVAL_READERS}
+    needs = []
+    for where, key, values in varied:
+        reads, why = readers.get(key, (None, ""))
+        hits = [v for v in values if reads is not None and reads(v)]
+        if hits:
+            needs.append(f"{where} tries {key}={hits[0]}, which {why}")
+    return needs
 
 
 class ExperimentConfig(_Model):
@@ -343,6 +401,40 @@ class ExperimentConfig(_Model):
         if self.task == "sequence-classification" and not self.data.label_column:
             raise ValueError("task 'sequence-classification' needs data.label_column")
         return self
+
+    @model_validator(mode="after")
+    def _eval_end(self) -> ExperimentConfig:
+        if self.train.eval_strategy != "end":
+            return self
+        needs = self.eval_needs + _varied_eval_needs(self.search, self.ablation)
+        if needs:
+            raise ValueError(_end_refused(needs))
+        return self
+
+    @property
+    def eval_needs(self) -> list[str]:
+        """What reads evaluations during training, each with why: :attr:`TrainConfig.eval_needs` and the search's."""
+        needs = self.train.eval_needs
+        if self.search.fidelity == "eval":
+            needs.append("search.fidelity=eval prunes between the evaluations of a run")
+        return needs
+
+    @property
+    def resolved_eval_strategy(self) -> Literal["end", "epoch", "steps"]:
+        """When a scouting trial evaluates: ``train.eval_strategy`` with ``auto`` resolved.
+
+        ``auto`` is ``epoch`` when something reads evaluations during training (:attr:`eval_needs`:
+        early stopping, ``save_best_checkpoint``, ``reduce_lr_on_plateau``, ``search.fidelity: eval``),
+        else ``end``: one evaluation after the last step is all a rung's objective needs.
+
+        Example:
+            >>> cfg.resolved_eval_strategy  # doctest: +SKIP
+            'end'
+        """
+        strategy = self.train.eval_strategy
+        if strategy == "auto":
+            return "epoch" if self.eval_needs else "end"
+        return strategy
 
     @property
     def run_dir(self) -> Path:

@@ -10,6 +10,9 @@ counted in optimizer steps do not. This module recomputes them with
 * ``max_steps`` of a step-based scouting run becomes the same number of epochs on the full data;
 * warmup, eval/save intervals are re-expressed as steps of the full run (same share of
   the run, same number of evaluations);
+* a full run evaluates per epoch unless it was scouted with ``eval_strategy: steps``: scouting
+  trials evaluate once at their end (``auto``/``end``) to save time, but the full run is not a
+  trial, and its users want eval curves (:func:`full_run_eval_strategy`);
 * logging every few steps is kept but capped at about 500 log lines.
 
 The plan text shows the arithmetic, so a user can check it by hand.
@@ -25,7 +28,7 @@ from hpscout._errors import ExportError
 from hpscout.config import ExperimentConfig, TrainConfig
 from hpscout.plan import StepPlan, plan_steps
 
-__all__ = ["FullDataPlan", "full_data_plan", "MAX_LOG_LINES"]
+__all__ = ["FullDataPlan", "full_data_plan", "full_run_eval_strategy", "MAX_LOG_LINES"]
 
 #: logging interval is raised so a full run writes at most about this many loss lines
 MAX_LOG_LINES = 500
@@ -49,7 +52,7 @@ class FullDataPlan:
         grad_accum: gradient accumulation of the full run.
         scouted_effective_batch_size: the effective batch the hyperparameters were scouted with.
         warmup_ratio: warmup as a share of the run (None when the config gives steps and the share is unknown).
-        eval_strategy: ``epoch`` or ``steps``.
+        eval_strategy: ``epoch`` or ``steps`` (:func:`full_run_eval_strategy`).
         eval_steps: evaluation interval in steps (``steps`` strategy).
         save_steps: checkpoint interval in steps (equal to ``eval_steps``, so the best checkpoint can be kept).
         logging_steps: loss logging interval.
@@ -191,7 +194,7 @@ def full_data_plan(
     elif t.warmup_steps is not None:
         story.notes.append("train.warmup_steps kept as scouted: neither the scouting nor the full run length is known")
     total = plan.total_steps if plan else None
-    eval_steps = _eval_steps(t, total, scout_plan, story)
+    eval_steps = _eval_steps(t, total, scout_plan, story, scouted=config.resolved_eval_strategy)
     return FullDataPlan(
         step_plan=plan,
         samples_source=source,
@@ -200,7 +203,7 @@ def full_data_plan(
         grad_accum=accum,
         scouted_effective_batch_size=t.batch_size * t.grad_accum * t.devices,
         warmup_ratio=warmup_ratio,
-        eval_strategy=t.eval_strategy,
+        eval_strategy=full_run_eval_strategy(t),
         eval_steps=eval_steps,
         save_steps=eval_steps,
         logging_steps=_logging_steps(t.logging_steps, total, story),
@@ -338,10 +341,26 @@ def _step_plan(
     return plan
 
 
-def _eval_steps(t: TrainConfig, total: int | None, scout_plan: StepPlan | None, story: _Story) -> int | None:
-    """Evaluation (and checkpoint) interval: as many evaluations as in scouting."""
-    if t.eval_strategy != "steps":
-        story.lines.append("eval and save once per epoch (as scouted)")
+def full_run_eval_strategy(t: TrainConfig) -> str:
+    """When the full-data run evaluates (and saves): ``steps`` as scouted, else ``epoch``.
+
+    Scouting with ``auto`` or ``end`` evaluates a trial once, at its end, because a rung needs one
+    number; a full run is not a trial, and per-epoch evaluations give its eval curve and checkpoints.
+
+    Example:
+        >>> full_run_eval_strategy(TrainConfig(eval_strategy="end"))
+        'epoch'
+    """
+    return "steps" if t.eval_strategy == "steps" else "epoch"
+
+
+def _eval_steps(
+    t: TrainConfig, total: int | None, scout_plan: StepPlan | None, story: _Story, *, scouted: str
+) -> int | None:
+    """Evaluation (and checkpoint) interval: as many evaluations as in scouting; ``scouted``: how trials evaluated."""
+    if full_run_eval_strategy(t) != "steps":
+        how = "as scouted" if scouted == "epoch" else "scouting trials evaluated once, at their end"
+        story.lines.append(f"eval and save once per epoch ({how})")
         return None
     if total and scout_plan is not None and t.eval_steps:
         n_evals = max(1, scout_plan.total_steps // t.eval_steps)

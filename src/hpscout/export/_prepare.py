@@ -124,7 +124,9 @@ def prepare_export(
         updates["train.max_steps"] = plan.max_steps
     if t.warmup_steps is not None and plan.warmup_steps is not None:
         updates["train.warmup_steps"] = plan.warmup_steps
-    if t.eval_strategy == "steps" and plan.eval_steps is not None:
+    # the full run evaluates per epoch unless scouted with steps (full_run_eval_strategy)
+    updates["train.eval_strategy"] = plan.eval_strategy
+    if plan.eval_strategy == "steps" and plan.eval_steps is not None:
         updates["train.eval_steps"] = plan.eval_steps
     if precision is not None:
         updates["train.precision"] = precision

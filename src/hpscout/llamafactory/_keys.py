@@ -254,10 +254,12 @@ def _precision_and_eval_updates(
     if strategy == "steps":
         steps = _number(args, "eval_steps", int, source) or logging_steps
         up["train.eval_strategy"], up["train.eval_steps"] = "steps", steps
-    elif strategy in ("epoch", "no"):
+    elif strategy == "epoch":
         up["train.eval_strategy"] = "epoch"
-        if strategy == "no":
-            notes.append("eval_strategy is 'no': each trial evaluates once per epoch and at its end (your file keeps 'no')")
+    elif strategy == "no":
+        # LLaMA-Factory still evaluates once after training (do_eval); auto does that in a trial
+        up["train.eval_strategy"] = "auto"
+        notes.append("eval_strategy is 'no': each trial evaluates once, at its end (train.eval_strategy auto)")
     else:
         raise ConfigError(f"eval_strategy must be one of no, steps, epoch, but got {strategy!r} (in {source})")
     return up
@@ -266,6 +268,19 @@ def _precision_and_eval_updates(
 def _short(value: float) -> float:
     """A float as a short decimal (6 significant digits), which is what a YAML file should show."""
     return float(f"{value:.6g}")
+
+
+def _llamafactory_eval_strategy(config: ExperimentConfig) -> str:
+    """LLaMA-Factory's ``eval_strategy`` for the config's trials: end is ``no``.
+
+    LLaMA-Factory has no "evaluate once at the end" strategy, but with ``do_eval`` (every trial sets it)
+    its sft workflow evaluates once after training and writes the metrics to ``all_results.json``,
+    which the runner reads: ``no`` + ``do_eval`` is exactly end. That evaluation skips
+    ``trainer_log.jsonl`` (LLaMA-Factory 0.9.5 closes its writer when training ends), so nothing
+    streams to the pruner, which is fine: auto never resolves to end with ``search.fidelity: eval``.
+    """
+    strategy = config.resolved_eval_strategy
+    return "no" if strategy == "end" else strategy
 
 
 def llamafactory_from_config(config: ExperimentConfig) -> dict[str, Any]:
@@ -290,7 +305,7 @@ def llamafactory_from_config(config: ExperimentConfig) -> dict[str, Any]:
         "bf16": t.precision in ("bf16", "auto"),
         "fp16": t.precision == "fp16",
         "logging_steps": t.logging_steps,
-        "eval_strategy": t.eval_strategy,
+        "eval_strategy": _llamafactory_eval_strategy(config),
         "seed": config.seed,
     }
     if t.scheduler_kwargs:
@@ -303,7 +318,7 @@ def llamafactory_from_config(config: ExperimentConfig) -> dict[str, Any]:
         out["max_steps"] = t.max_steps
     if t.eval_batch_size is not None:
         out["per_device_eval_batch_size"] = t.eval_batch_size
-    if t.eval_strategy == "steps":
+    if out["eval_strategy"] == "steps":
         out["eval_steps"] = t.eval_steps
     if t.method != "full":
         from hpscout.export import lora_targets

@@ -333,7 +333,11 @@ def _trainable_to_fp32(model: Any) -> None:
 
 
 def _needs_final_eval(run: TrainerRun) -> bool:
-    """Evaluate once more when the last evaluation came before the last step (eval_strategy=steps)."""
+    """Evaluate once more when no evaluation saw the last step.
+
+    With eval_strategy end and steps the Trainer's EvalAtEnd callback already evaluated there; this
+    covers a run that stopped short of ``max_steps`` (its TensorBoard writer has closed by now).
+    """
     if run.checkpointing or run.guard.diverged_step is not None or run.reporter_cb.pruned:
         return False
     state = run.trainer.state

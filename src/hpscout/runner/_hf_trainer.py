@@ -5,8 +5,9 @@ data (:class:`HFData`) of one trial into a ready ``transformers.Trainer``:
 
 * :func:`build_training_args`: ``TrainingArguments`` with each setting commented;
 * :func:`scout_trainer_class`: a small Trainer subclass that feeds every step's loss to
-  the divergence guard, builds ``one_cycle`` and ``decay_ratio`` schedules, adds
-  perplexity next to the eval loss and (tests only) injects faults;
+  the divergence guard, builds ``one_cycle`` and ``decay_ratio`` schedules, evaluates
+  without touching the training's random state, adds perplexity next to the eval loss
+  and (tests only) injects faults;
 * the callbacks: divergence guard, reporter bridge, progress, TensorBoard, early stopping,
   and the extra loggers of ``train.report_to``.
 
@@ -27,6 +28,7 @@ from hpscout.runner._callbacks import StepLoss, progress_callback, trainer_callb
 from hpscout.runner._guards import Fault, LossGuard, chance_loss
 from hpscout.runner._optim import make_scheduler, warmup_for
 from hpscout.runner._precision import DeviceInfo, Precision
+from hpscout.runner._seed import rng_kept
 from hpscout.runner._tasks import (
     LabelMap,
     argmax_logits,
@@ -49,6 +51,7 @@ __all__ = [
     "checkpointing_arg",
     "finish_loggers",
     "scout_trainer_class",
+    "trainer_eval_strategy",
 ]
 
 CHECKPOINT_DIR = ".checkpoints"
@@ -111,7 +114,8 @@ def build_trainer(
     guard = LossGuard(train_cfg.divergence_factor, chance_loss=chance_loss(data.labels.num_labels) if data.labels else None)
     step_loss = StepLoss()
     diverge_cb, reporter_cb = trainer_callbacks(guard=guard, step_loss=step_loss, reporter=reporter, metric=config.search.metric)
-    callbacks: list[Any] = [diverge_cb, reporter_cb, progress_callback(step_hook(reporter))]
+    # the end-of-run evaluation goes first: the divergence callback after it may still call it off
+    callbacks: list[Any] = [*_eval_at_end(config, checkpointing), diverge_cb, reporter_cb, progress_callback(step_hook(reporter))]
     tb_cb, tb_note = _tensorboard_callback(out_dir / TB_DIR)
     if tb_note:
         notes.append(tb_note)
@@ -137,6 +141,28 @@ def build_trainer(
         trainer=trainer, guard=guard, reporter_cb=reporter_cb, tb_cb=tb_cb, report_to=report_to,
         checkpointing=checkpointing, ckpt_dir=ckpt_dir,
     )
+
+
+def _eval_at_end(config: Any, checkpointing: bool) -> list[Any]:
+    """A callback that evaluates after the last optimizer step, inside ``train()`` (eval_strategy end or steps).
+
+    Inside the loop, that evaluation reaches every callback as the scheduled ones do: the pruner's
+    reporter, the progress bar and TensorBoard (whose writer closes when training ends). With
+    ``steps`` it only fills the gap after the last multiple of ``eval_steps``; not with checkpoints,
+    where the best checkpoint, not the last step, is what training ends on. ``epoch`` already
+    evaluates after the last step.
+    """
+    if checkpointing or config.resolved_eval_strategy not in ("end", "steps"):
+        return []
+    from transformers import TrainerCallback
+
+    class EvalAtEnd(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> Any:
+            if state.global_step >= state.max_steps:
+                control.should_evaluate = True
+            return control
+
+    return [EvalAtEnd()]
 
 
 def _early_stopping(early: Any) -> list[Any]:
@@ -216,6 +242,10 @@ def scout_trainer_class(task: str) -> type:
                 self._created_lr_scheduler = True
             return self.lr_scheduler
 
+        def evaluate(self, *args: Any, **kwargs: Any) -> Any:
+            with rng_kept():  # how often a trial evaluates must not change how it trains
+                return super().evaluate(*args, **kwargs)
+
         def evaluation_loop(self, *args: Any, **kwargs: Any) -> Any:
             output = super().evaluation_loop(*args, **kwargs)
             if self.scout.task == "causal-lm":
@@ -252,6 +282,7 @@ def build_training_args(
     t = config.train
     if max_steps is None:
         max_steps = t.max_steps
+    strategy = trainer_eval_strategy(config)
     valid_schedules = {s.value for s in SchedulerType}
     kwargs: dict[str, Any] = dict(
         output_dir=str(output_dir),  # only checkpoints land here (when early stopping needs them)
@@ -267,12 +298,12 @@ def build_training_args(
         # the scheduler object itself comes from ScoutTrainer.create_scheduler; these record the choice
         lr_scheduler_type=t.lr_scheduler if t.lr_scheduler in valid_schedules else "constant",
         warmup_steps=warmup_for(t),  # transformers 5: an int is steps, a float < 1 a ratio
-        eval_strategy=t.eval_strategy,
+        eval_strategy=strategy,  # "no" for end: EvalAtEnd evaluates after the last step
         eval_steps=t.eval_steps,
         logging_strategy="steps",
         logging_steps=t.logging_steps,
-        # checkpoints only when early stopping has to restore the best weights
-        save_strategy=t.eval_strategy if checkpointing else "no",
+        # checkpoints only when early stopping has to restore the best weights (never with end: the config refuses it)
+        save_strategy=strategy if checkpointing else "no",
         save_steps=t.eval_steps,
         save_total_limit=1 if checkpointing else None,
         save_only_model=True,  # no optimizer state: checkpoints exist to restore weights, not to resume
@@ -297,6 +328,16 @@ def build_training_args(
     if config.task == "seq2seq":
         return transformers.Seq2SeqTrainingArguments(**kwargs, **generation_args(config))
     return transformers.TrainingArguments(**kwargs)
+
+
+def trainer_eval_strategy(config: Any) -> str:
+    """The Trainer's ``eval_strategy`` for a trial: ``config.resolved_eval_strategy``, with ``end`` as ``"no"``.
+
+    The Trainer has no "evaluate once at the end"; :func:`_eval_at_end` asks for that one evaluation
+    at the last step instead.
+    """
+    strategy = config.resolved_eval_strategy
+    return "no" if strategy == "end" else strategy
 
 
 def checkpointing_arg(fields: Any) -> str:

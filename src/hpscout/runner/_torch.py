@@ -6,8 +6,8 @@ Point ``torch.factory`` at ``"module:function"``: it returns a :class:`TorchTask
 The loop (:meth:`TorchRunner.run`, one function a step; the loop itself is
 :class:`_TorchLoop`) gives what the HF runner gives: autocast
 (bf16, or fp16 with a GradScaler) from ``train.precision``, gradient accumulation,
-clipping, the transformers LR schedule with warmup (or one_cycle), evaluation per
-epoch or every N steps, early stopping with the best weights restored, the
+clipping, the transformers LR schedule with warmup (or one_cycle), evaluation once
+at the end, per epoch or every N steps (``ExperimentConfig.resolved_eval_strategy``), early stopping with the best weights restored, the
 divergence / OOM / exception guards, reporter calls, ``history.csv`` and
 TensorBoard events.
 """
@@ -37,7 +37,7 @@ from hpscout.runner._optim import (
     warmup_for,
 )
 from hpscout.runner._precision import DeviceInfo, Precision, resolve_precision
-from hpscout.runner._seed import seed_everything
+from hpscout.runner._seed import rng_kept, seed_everything
 from hpscout.runner._torch_task import TorchTask, TorchTrialInfo, load_factory
 
 __all__ = ["TorchRunner"]
@@ -208,7 +208,7 @@ class _TorchLoop:
 
     :meth:`train` reads top to bottom: epochs of optimizer steps (one gradient-accumulation
     window each), a log line every ``train.logging_steps``, evaluations as
-    ``train.eval_strategy`` says, and a stop on divergence, pruning or early stopping.
+    ``config.resolved_eval_strategy`` says, and a stop on divergence, pruning or early stopping.
     """
 
     torch: Any
@@ -242,6 +242,7 @@ class _TorchLoop:
     def __post_init__(self) -> None:
         t = self.config.train
         self.guard = LossGuard(t.divergence_factor)  # reference: the step-1 loss, before any update
+        self.eval_strategy = self.config.resolved_eval_strategy  # end, epoch or steps (auto resolved)
         # reduce_lr_on_plateau steps on the eval metric, every other schedule on every optimizer step
         self.plateau = isinstance(self.scheduler, self.torch.optim.lr_scheduler.ReduceLROnPlateau)
         # fp16 only: keeps small grads from underflowing
@@ -250,14 +251,13 @@ class _TorchLoop:
 
     def train(self) -> None:
         """Epochs until ``total_steps`` or a stop; then evaluate the last steps when no evaluation saw them."""
-        t = self.config.train
         epoch = 0
         while self.step < self.total_steps and not self.stop:
             self._train_epoch(epoch)
             epoch += 1
-            if t.eval_strategy == "epoch" and not self.stop and self.guard.diverged_step is None:
+            if self.eval_strategy == "epoch" and not self.stop and self.guard.diverged_step is None:
                 self.evaluate()
-        # the last steps may not have been evaluated (eval every N steps)
+        # the last steps may not have been evaluated (eval_strategy end, or every N steps)
         evaluated = self.evals and self.evals[-1]["step"] == self.step
         if not evaluated and not self.pruned and self.guard.diverged_step is None and self.step > 0:
             self.evaluate()
@@ -274,7 +274,7 @@ class _TorchLoop:
                 self.stop = True
                 break
             self._log_step(step_loss, lr)
-            if t.eval_strategy == "steps" and self.step % t.eval_steps == 0:
+            if self.eval_strategy == "steps" and self.step % t.eval_steps == 0:
                 self.evaluate()
             if self.stop or self.step >= self.total_steps:
                 break
@@ -323,7 +323,8 @@ class _TorchLoop:
         """Run eval_fn, report the search metric, track the best value for early stopping."""
         metric = self.config.search.metric
         self.model.eval()
-        with self.torch.no_grad(), self.autocast():
+        # rng_kept: how often a trial evaluates must not change how it trains
+        with rng_kept(), self.torch.no_grad(), self.autocast():
             raw = self.task.eval_fn(self.model)
         self.model.train()
         metrics = {(k if k.startswith("eval_") else f"eval_{k}"): float(v) for k, v in raw.items()}
