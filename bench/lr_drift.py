@@ -145,7 +145,7 @@ def correct_like_export(law: Mapping[str, Any], scouted: Cell, rows: int, steps:
     from hpscout.export import lr_correction
 
     config = base_config({"train.learning_rate": scouted[0], "train.lora.r": scouted[1], "train.warmup_ratio": scouted[2]})
-    decision = lr_correction(config, dict(law), enabled=True, full_total_steps=steps, full_samples=rows, scout_fraction=SCOUT)
+    decision = lr_correction(config, dict(law), mode="law", full_total_steps=steps, full_samples=rows, scout_fraction=SCOUT)
     x_scout = next(p["x"] for p in law["points"] if abs(p["fraction"] - SCOUT) < 1e-12)
     x_full = steps if law["x_kind"] == "steps" else rows
     corrected = scouted[0] * (x_full / x_scout) ** (-law["beta"])
