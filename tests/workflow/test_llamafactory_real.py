@@ -69,12 +69,19 @@ def test_scout_the_example_with_llamafactory_and_export_it_back(tmp_path, monkey
     log = run_dir / "trials" / "t0000" / "f0.03" / "output" / "trainer_log.jsonl"
     assert any("eval_loss" in json.loads(line) for line in log.read_text().splitlines())
 
-    out = tmp_path / "exported.yaml"
-    assert main(["export", str(run_dir), "--format", "llamafactory", "--out", str(out)]) == 0
+    # by default the LR is lowered for the full run's longer horizon, and the header says by how much
+    lowered = tmp_path / "horizon.yaml"
+    assert main(["export", str(run_dir), "--format", "llamafactory", "--out", str(lowered)]) == 0
+    assert any(line.startswith("# changed: learning_rate: ") and line.endswith("(lr_correction horizon)")
+               for line in lowered.read_text().splitlines())
+
+    out = tmp_path / "exported.yaml"  # the scouted values, exactly
+    assert main(["export", str(run_dir), "--format", "llamafactory", "--out", str(out), "--lr-correction", "off"]) == 0
     exported, original = yaml.safe_load(out.read_text()), yaml.safe_load(EXAMPLE.read_text())
     changed = {k for k in original if exported[k] != original[k]}
     top1 = yaml.safe_load((run_dir / "top" / "top1.yaml").read_text())
     assert exported["learning_rate"] == pytest.approx(top1["train"]["learning_rate"], rel=1e-5)
+    assert 0.25 * exported["learning_rate"] <= yaml.safe_load(lowered.read_text())["learning_rate"] < exported["learning_rate"]
     assert changed <= {"learning_rate", "lora_rank", "warmup_ratio"} and set(exported) - set(original) == set()
     header = out.read_text().split("\n#\n")[0]
     assert all(f"changed: {k}: " in header for k in changed)
