@@ -26,7 +26,6 @@ hpscout runs to completion with its defaults; its wall time is what it took.
 from __future__ import annotations
 
 import contextlib
-import json
 import math
 import shutil
 import sys
@@ -171,19 +170,11 @@ def _runner_record(number: int, params: dict[str, Any], result: Any, state: str,
 # --------------------------------------------------------------------------- hpscout run
 
 
-def _export_lr(final_json: Path) -> dict[str, Any] | None:
-    """The export's ``lr_correction`` (provenance of ``final/final.json``), or None without the file."""
-    try:
-        corr = json.loads(final_json.read_text(encoding="utf-8"))["provenance"]["lr_correction"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    return corr if isinstance(corr, dict) else None
-
-
 def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
     """``hpscout run`` on the example config with its defaults, up to the final pick."""
     from hpscout.analysis import compute_cost, read_analysis
     from hpscout.config import load_config
+    from hpscout.export import exported_lr_correction
     from hpscout.search import load_study
     from hpscout.store import RunLayout
     from hpscout.workflow import run_workflow
@@ -218,7 +209,7 @@ def run_hpscout(setup: Setup, clock: Clock) -> CompetitorRun:
         records.append(rec)
     final = load_config(layout.final_dir / "config.yaml")
     # what the user trains at full scale: the export's learning rate (lowered for the full run's horizon)
-    handoff = _export_lr(layout.final_dir / "final.json")
+    handoff = exported_lr_correction(layout.root)
     pick = {"learning_rate": handoff["corrected_lr"] if handoff else final.train.learning_rate,
             "lora_r": final.train.lora.r, "warmup_ratio": final.train.warmup_ratio}
     cost = compute_cost(resolved, write=False)

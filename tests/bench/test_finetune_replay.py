@@ -8,28 +8,17 @@ the main venv: the table replay needs neither yahpo_gym nor ConfigSpace.
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import json
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from _bench import load_bench
 
-
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
-fr = _load("finetune_replay")
+fr = load_bench("finetune_replay")
 _table = fr._table
 se = fr.se
 

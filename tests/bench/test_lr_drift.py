@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import itertools
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from _bench import load_bench
+
 LR = (3e-4, 6e-4, 1.2e-3, 2.5e-3, 5e-3, 1e-2)
 
 
-def _load(name: str):
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-ld = _load("lr_drift")
+ld = load_bench("lr_drift")
 
 
 def _grid(path: Path, beta: float) -> Path:

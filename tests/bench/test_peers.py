@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import importlib.util
 import json
 import os
 import subprocess
@@ -13,21 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from _bench import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _load(name: str):
-    sys.path.insert(0, str(REPO / "bench"))
-    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
 
 
-res = _load("_peers_result")
-setup_mod = _load("_peers_setup")
-hf = _load("_peers_hf")
+res = load_bench("_peers_result")
+setup_mod = load_bench("_peers_setup")
+hf = load_bench("_peers_hf")
 
 A = {"learning_rate": 1e-3, "lora_r": 4, "warmup_ratio": 0.0}
 B = {"learning_rate": 2e-3, "lora_r": 8, "warmup_ratio": 0.06}

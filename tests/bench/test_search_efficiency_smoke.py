@@ -8,7 +8,6 @@ that can import it: ``$HPSCOUT_BENCH_PYTHON``, this interpreter, or
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -18,19 +17,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from _bench import load_bench
+
 REPO = Path(__file__).resolve().parents[2]
 HARNESS = REPO / "bench" / "search_efficiency.py"
 
 
-def _load_harness():
-    spec = importlib.util.spec_from_file_location("search_efficiency", HARNESS)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["search_efficiency"] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
-se = _load_harness()
+se = load_bench("search_efficiency")
 
 
 # ----------------------------------------------------------------------------- pure helpers

@@ -12,7 +12,7 @@ Example:
     PosixPath('runs/alpaca-sft/final/llamafactory.yaml')
 """
 
-from hpscout.export._export import DEFAULT_FILES, EXPORT_FORMATS, export_run
+from hpscout.export._export import DEFAULT_FILES, EXPORT_FORMATS, export_run, exported_lr_correction
 from hpscout.export._full_data import FullDataPlan, full_data_plan
 from hpscout.export._hf import sidecar_path_for, training_args_class, training_args_dict, training_args_fields
 from hpscout.export._llamafactory import LLAMAFACTORY_VERSION, llamafactory_keys, llamafactory_yaml
@@ -50,6 +50,7 @@ __all__ = [
     "best_model_settings",
     "export_precision",
     "export_run",
+    "exported_lr_correction",
     "final_config",
     "final_config_source",
     "full_data_plan",

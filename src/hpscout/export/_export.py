@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hpscout._errors import ExportError
 from hpscout._io import atomic_write_json, atomic_write_text
@@ -21,6 +21,16 @@ EXPORT_FORMATS = ("llamafactory", "hf", "json")
 
 #: default file under ``<run_dir>/final/`` per format
 DEFAULT_FILES = {"llamafactory": "llamafactory.yaml", "hf": "training_args.json", "json": "final.json"}
+
+
+def exported_lr_correction(run_dir: str | Path) -> dict[str, Any] | None:
+    """The ``lr_correction`` the run's json export recorded (``final/final.json`` provenance), or None without it."""
+    try:
+        corr = json.loads((RunLayout(Path(run_dir)).final_dir / DEFAULT_FILES["json"]).read_text(encoding="utf-8"))
+        corr = corr["provenance"]["lr_correction"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return corr if isinstance(corr, dict) else None
 
 
 def export_run(

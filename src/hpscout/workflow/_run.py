@@ -27,7 +27,7 @@ from hpscout.analysis import (
 )
 from hpscout.config import ExperimentConfig, config_to_dict, load_config, save_config
 from hpscout.data import write_run_subsets
-from hpscout.export import export_run
+from hpscout.export import export_run, exported_lr_correction
 from hpscout.report import build_report
 from hpscout.search import config_for_params, open_study, resolve_scout, run_staged_search, write_top_configs
 from hpscout.store import RunLayout
@@ -239,19 +239,15 @@ def _stage_final(config: ExperimentConfig, layout: RunLayout, storage: str | Non
     outs = {"config": str(final), "why": why}
     for fmt in ("llamafactory", "hf", "json"):
         outs[fmt] = str(export_run(layout.root, fmt, storage=storage))
-    lr = _export_lr_line(Path(outs["json"]))
+    lr = _export_lr_line(exported_lr_correction(layout.root))
     if lr:
         _say(f"exports: {lr}")
     return outs
 
 
-def _export_lr_line(final_json: Path) -> str | None:
-    """The exports' learning-rate line (lowered for the full run's horizon, or why not), from final.json."""
-    import json
-
-    try:
-        corr = json.loads(final_json.read_text(encoding="utf-8"))["provenance"]["lr_correction"]
-    except (OSError, ValueError, KeyError, TypeError):
+def _export_lr_line(corr: dict[str, Any] | None) -> str | None:
+    """The exports' learning-rate line: lowered for the full run's horizon, or as scouted and why."""
+    if corr is None:
         return None
     if corr.get("applied"):
         return (f"learning_rate {corr['scouted_lr']:.3g} -> {corr['corrected_lr']:.3g} for the full run's "
