@@ -234,9 +234,10 @@ def retrain_key(params: Params, seed: int, fraction: float = 1.0) -> tuple[str, 
     return tuple(canonical(row[c]) for c in KEY_COLUMNS)
 
 
-def retrain_plan(runs: Sequence[CompetitorRun], seeds: Sequence[int]) -> list[tuple[Params, int]]:
-    """Every (params, seed) to retrain at full scale, once each: each pick with every seed, each earlier
-    curve incumbent with the first seed."""
+def retrain_plan(runs: Sequence[CompetitorRun], seeds: Sequence[int], *, curve: bool = True) -> list[tuple[Params, int]]:
+    """Every (params, seed) to retrain at full scale, once each, in the order that gives a table soonest:
+    every pick with the first seed, then with the other seeds, then (``curve``) each earlier curve
+    incumbent with the first seed."""
     seen: set[tuple[str, ...]] = set()
     plan: list[tuple[Params, int]] = []
 
@@ -248,10 +249,10 @@ def retrain_plan(runs: Sequence[CompetitorRun], seeds: Sequence[int]) -> list[tu
             seen.add(key)
             plan.append((dict(params), seed))
 
-    for run in runs:
-        for seed in seeds:
+    for seed in seeds:
+        for run in runs:
             add(run.pick, seed)
-    for run in runs:
+    for run in runs if curve else ():
         for point in curve_points(run):
             add(point["params"], seeds[0])
     return plan

@@ -94,6 +94,12 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--seeds", type=int, default=None, help="retrain seeds 0..N-1 (overrides the mode)")
     p.add_argument("--only", default=None, help=f"run only these competitors now (comma-separated of {','.join(COMPETITORS)})")
     p.add_argument("--no-retrain", action="store_true", help="run the searches only; retrain later")
+    p.add_argument("--no-curve", action="store_true", help="retrain the picks only, not the 25/50/75%% curve incumbents")
+    p.add_argument(
+        "--retrain-picks", default=None,
+        help="retrain only these competitors' picks now (comma-separated; e.g. hpscout and the best peer for a second seed)",
+    )
+    p.add_argument("--no-probe", action="store_true", help="skip the fixed-cost probe (the report uses it if it was run earlier)")
     p.add_argument("--workers", type=int, default=2, help="retrain processes (one torch thread each)")
     p.add_argument(
         "--peer-threads", type=int, default=None,
@@ -194,11 +200,13 @@ def check_retrain_config(setup: Any) -> dict[str, Any]:
     return updates
 
 
-def retrain(setup: Any, runs: list[CompetitorRun], known: dict[tuple[str, ...], Any], workers: int) -> None:
+def retrain(
+    setup: Any, runs: list[CompetitorRun], known: dict[tuple[str, ...], Any], workers: int, *, curve: bool = True
+) -> None:
     """Train every planned (pick, seed) at 100% that neither the retrain CSV (run_jobs skips those) nor the grid has."""
     updates = check_retrain_config(setup)
     jobs = []
-    for params, seed in retrain_plan(runs, setup.seeds):
+    for params, seed in retrain_plan(runs, setup.seeds, curve=curve):
         key = {"seed": seed, "fraction": 1.0, **params}
         if key_of(key, KEY_COLUMNS) in known:
             continue
@@ -319,22 +327,32 @@ def main(argv: list[str] | None = None) -> int:
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.pop(name, None)  # each piece sets its own threads (the peers: torch's default, all cores)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    forward = [a for a in argv if a not in ("--no-retrain",)]
-    forward = _drop_option(forward, ("--only", "--out", "--plot", "--workers"))
-    only = [c.strip() for c in args.only.split(",")] if args.only else list(COMPETITORS)
-    unknown = [c for c in only if c not in COMPETITORS]
-    if unknown:
-        raise SystemExit(f"--only: unknown competitor(s) {unknown}; choose from {', '.join(COMPETITORS)}")
+    forward = [a for a in argv if a not in ("--no-retrain", "--no-curve", "--no-probe")]
+    forward = _drop_option(forward, ("--only", "--out", "--plot", "--workers", "--retrain-picks"))
+    only = _names(args.only, "--only") if args.only else list(COMPETITORS)
+    picks = _names(args.retrain_picks, "--retrain-picks") if args.retrain_picks else list(COMPETITORS)
     t0 = time.time()
-    probe = run_piece(setup, "probe", forward)
+    probe_done = piece_file(setup, "probe")
+    if args.no_probe:
+        probe = json.loads(probe_done.read_text()) if probe_done.exists() else None
+    else:
+        probe = run_piece(setup, "probe", forward)
     for name in only:
         run_piece(setup, name, forward)
     runs = [CompetitorRun.from_dict(json.loads(piece_file(setup, n).read_text())) for n in COMPETITORS if piece_file(setup, n).exists()]
     if not args.no_retrain:
-        retrain(setup, runs, grid_rows(setup, args.grid), args.workers)
+        retrain(setup, [r for r in runs if r.name in picks], grid_rows(setup, args.grid), args.workers, curve=not args.no_curve)
     report(setup, args, runs, probe)
     print(f"[peers] total {time.time() - t0:.0f} s", flush=True)
     return 0
+
+
+def _names(value: str, flag: str) -> list[str]:
+    names = [c.strip() for c in value.split(",")]
+    unknown = [c for c in names if c not in COMPETITORS]
+    if unknown:
+        raise SystemExit(f"{flag}: unknown competitor(s) {unknown}; choose from {', '.join(COMPETITORS)}")
+    return names
 
 
 def _drop_option(argv: list[str], names: tuple[str, ...]) -> list[str]:

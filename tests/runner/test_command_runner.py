@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from _fixtures import RecordingReporter
 
-from hpscout.config import config_from_dict
+from hpscout.config import config_from_dict, config_to_dict
 from hpscout.runner import TrialStatus, run_trial, validate_trial_config
 from hpscout.runner._command import command_argv, hyperparameter_name
 
@@ -100,6 +100,19 @@ def test_placeholders(tmp_path):
     bad = _config(tmp_path, extra_argv=["{train.nope}"])
     with pytest.raises(Exception, match="placeholder"):
         validate_trial_config(bad)
+
+
+def test_the_script_gets_the_resolved_eval_strategy(tmp_path):
+    """``auto`` is hpscout's: the script gets end (nothing reads evaluations) or epoch (early stopping)."""
+    trial = {"trial_dir": "/x", "fraction": 0.1, "seed": 5, "metrics_file": "/x/m"}
+    cfg = _config(tmp_path, extra_argv=["--eval={train.eval_strategy}"])
+    assert cfg.train.eval_strategy == "auto"
+    assert command_argv(cfg, trial)[2] == "--eval=end"
+    raw = config_to_dict(cfg)
+    early = config_from_dict({**raw, "train": {**raw["train"], "early_stopping": {"patience": 2}}})
+    assert command_argv(early, trial)[2] == "--eval=epoch"
+    ablated = config_from_dict({**raw, "ablation": {"factors": {"train.eval_strategy": ["auto", "epoch"]}}})
+    assert "--eval_strategy=end" in command_argv(ablated, trial)
 
 
 def _alive(pid: int) -> bool:

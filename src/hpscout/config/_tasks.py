@@ -20,7 +20,7 @@ class TorchTaskConfig(_Model):
 class CommandTaskConfig(_Model):
     """The command path: any training script."""
 
-    argv: list[str] = Field(..., min_length=1, description="The command; '{key}' placeholders take dotted config values.")
+    argv: list[str] = Field(..., min_length=1, description="The command; '{key}' placeholders take dotted config values ('{train.eval_strategy}' resolved: end, epoch or steps).")
     pass_as: Literal["args", "env"] = Field("args", description="Hyperparameters as --key=value arguments or HPSCOUT_* env vars.")
     metrics_file: str = Field("metrics.jsonl", description="JSON lines the script appends to (relative to the trial folder).")
     timeout: float | None = Field(None, gt=0, description="Seconds before the script is killed.")

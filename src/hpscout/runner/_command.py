@@ -5,6 +5,8 @@ Contract with the script
 * ``command.argv`` is the command. ``{dotted.key}`` placeholders take config values
   (``{train.learning_rate}``, ``{data.train}``) and four trial values:
   ``{trial_dir}``, ``{fraction}``, ``{seed}``, ``{metrics_file}``.
+  ``{train.eval_strategy}`` is the resolved strategy, ``end``, ``epoch`` or ``steps``
+  (``auto`` never reaches the script; ``end`` means one evaluation after the last step).
 * The keys that vary between trials, every key of ``search.space`` and of
   ``ablation.factors``, are passed too:
 
@@ -78,8 +80,19 @@ def _varying_keys(config: Any) -> list[str]:
     return keys
 
 
+#: config keys the script gets resolved rather than as written
+_RESOLVED = {"train.eval_strategy": lambda config: config.resolved_eval_strategy}
+
+
+def _value(config: Any, key: str) -> Any:
+    """A config value as the script gets it: ``train.eval_strategy: auto`` becomes end or epoch."""
+    resolve = _RESOLVED.get(key)
+    return resolve(config) if resolve else get_value(config, key)
+
+
 def _values(config: Any, trial: dict[str, Any]) -> dict[str, Any]:
     values = flatten(config_to_dict(config))
+    values.update({key: resolve(config) for key, resolve in _RESOLVED.items()})
     # nested keys whose value is a whole mapping or list (e.g. train.lora) stay addressable too
     values.update(trial)
     return values
@@ -105,7 +118,7 @@ def command_argv(config: Any, trial: dict[str, Any]) -> list[str]:
     argv = [_PLACEHOLDER.sub(fill, arg) for arg in config.command.argv]
     if config.command.pass_as == "args":
         for key in _varying_keys(config):
-            argv.append(f"--{hyperparameter_name(key)}={_text(get_value(config, key))}")
+            argv.append(f"--{hyperparameter_name(key)}={_text(_value(config, key))}")
     return argv
 
 
@@ -123,7 +136,7 @@ def command_env(config: Any, trial: dict[str, Any]) -> dict[str, str]:
             env[f"HPSCOUT_{key.upper()}"] = str(trial[key])
     if config.command.pass_as == "env":
         for key in _varying_keys(config):
-            env[f"HPSCOUT_{hyperparameter_name(key).upper()}"] = _text(get_value(config, key))
+            env[f"HPSCOUT_{hyperparameter_name(key).upper()}"] = _text(_value(config, key))
     return env
 
 
