@@ -95,6 +95,14 @@ def test_the_retrain_plan_trains_each_config_and_seed_once():
     assert sorted((p["lora_r"], s) for p, s in plan) == [(4, 0), (8, 0), (8, 1)]  # curve configs: first seed only
 
 
+def test_the_retrain_plan_gives_every_pick_its_first_seed_first_and_can_skip_the_curve():
+    one = _run("hpscout", [], [(10.0, A), (60.0, B)], B, wall=100.0)
+    two = _run("tpe", [], [(80.0, C)], C, wall=100.0)
+    plan = res.retrain_plan([one, two], seeds=(0, 1), curve=False)
+    assert [(p["lora_r"], s) for p, s in plan] == [(B["lora_r"], 0), (C["lora_r"], 0), (B["lora_r"], 1), (C["lora_r"], 1)]
+    assert len(res.retrain_plan([one, two], seeds=(0, 1))) == 5  # + A, hpscout's incumbent at 25%
+
+
 def _rows(accuracy):
     """{(params name, seed): accuracy} -> retrain rows by key."""
     out = {}
