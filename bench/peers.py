@@ -331,10 +331,12 @@ def main(argv: list[str] | None = None) -> int:
     forward = _drop_option(forward, ("--only", "--out", "--plot", "--workers", "--retrain-picks"))
     only = _names(args.only, "--only") if args.only else list(COMPETITORS)
     picks = _names(args.retrain_picks, "--retrain-picks") if args.retrain_picks else list(COMPETITORS)
+    from hpscout._io import read_json
+
     t0 = time.time()
     probe_done = piece_file(setup, "probe")
     if args.no_probe:
-        probe = json.loads(probe_done.read_text()) if probe_done.exists() else None
+        probe = read_json(probe_done) if probe_done.exists() else None
     else:
         probe = run_piece(setup, "probe", forward)
     for name in only:

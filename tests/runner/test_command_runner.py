@@ -13,7 +13,7 @@ from _fixtures import RecordingReporter
 
 from hpscout.config import config_from_dict, config_to_dict
 from hpscout.runner import TrialStatus, run_trial, validate_trial_config
-from hpscout.runner._command import command_argv, hyperparameter_name
+from hpscout.runner._command import command_argv, command_env, hyperparameter_name
 
 SCRIPT = r"""
 import json, os, sys, time
@@ -113,6 +113,8 @@ def test_the_script_gets_the_resolved_eval_strategy(tmp_path):
     assert command_argv(early, trial)[2] == "--eval=epoch"
     ablated = config_from_dict({**raw, "ablation": {"factors": {"train.eval_strategy": ["auto", "epoch"]}}})
     assert "--eval_strategy=end" in command_argv(ablated, trial)
+    as_env = config_from_dict({**config_to_dict(ablated), "command": {**raw["command"], "pass_as": "env"}})
+    assert command_env(as_env, trial)["HPSCOUT_EVAL_STRATEGY"] == "end"
 
 
 def _alive(pid: int) -> bool:
