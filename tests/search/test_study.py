@@ -64,6 +64,26 @@ def test_resume_adds_trials_only_up_to_the_budget(tmp_path):
     assert numbers == list(range(9))
 
 
+@pytest.mark.parametrize("sampler", ["random", "tpe"])
+def test_a_resumed_search_never_repeats_the_draws_it_already_made(tmp_path, sampler):
+    """A seeded sampler restarts its sequence; resuming must not spend the budget on the same trials again."""
+    space = {"train.learning_rate": SPACE["train.learning_rate"]}
+    cfg = make_config(tmp_path, sampler=sampler, trials=4, space=space)
+    run_search(cfg, objective=quadratic, progress=False)
+    run_search(cfg, objective=quadratic, trials=8, progress=False)
+    lrs = [t.params["train.learning_rate"] for t in open_study(cfg).get_trials()]
+    assert len(lrs) == 8 and len(set(lrs)) == 8, lrs
+    # a new study is still seeded by config.seed alone: the same first draws as before resumes existed
+    fresh = make_config(tmp_path, name="fresh", sampler=sampler, trials=4, space=space)
+    run_search(fresh, objective=quadratic, progress=False)
+    assert [t.params["train.learning_rate"] for t in open_study(fresh).get_trials()] == lrs[:4]
+    # and resuming is deterministic: the same study resumed the same way draws the same trials
+    twin = make_config(tmp_path, name="twin", sampler=sampler, trials=4, space=space)
+    run_search(twin, objective=quadratic, progress=False)
+    run_search(twin, objective=quadratic, trials=8, progress=False)
+    assert [t.params["train.learning_rate"] for t in open_study(twin).get_trials()] == lrs
+
+
 def test_budget_counts_pruned_and_failed_verdicts(tmp_path):
     calls = []
 

@@ -68,11 +68,28 @@ def validate_search(config: ExperimentConfig, trials: int | None = None, *, obje
         validate_trial_config(config, ladder[0])
 
 
-def _make_sampler(config: ExperimentConfig, seed_offset: int) -> optuna.samplers.BaseSampler:
+def sampler_seed(seed: int, seed_offset: int = 0, resumed_after: int = 0) -> int:
+    """The sampler seed of a worker: ``seed + seed_offset`` on a new study.
+
+    A study that already holds ``resumed_after`` trials gets a seed mixed from all three, so
+    the resumed sampler does not replay the random draws the study already made (a seeded
+    sampler restarts its sequence: a search continued to more trials, or restarted after a
+    crash, would otherwise repeat its first trials' parameters). Still deterministic: the same
+    study resumed the same way draws the same trials.
+    """
+    if not resumed_after:
+        return seed + seed_offset
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, seed_offset, resumed_after]).generate_state(1)[0])
+
+
+def _make_sampler(config: ExperimentConfig, seed_offset: int, resumed_after: int = 0) -> optuna.samplers.BaseSampler:
     kwargs = dict(config.search.sampler_kwargs)
     if config.search.sampler.lower() == "tpe" and "n_startup_trials" not in kwargs:
         kwargs["n_startup_trials"] = default_startup_trials(config.search.trials)
-    return make_sampler(config.search.sampler, seed=config.seed + seed_offset, space=config.search.space or None, **kwargs)
+    seed = sampler_seed(config.seed, seed_offset, resumed_after)
+    return make_sampler(config.search.sampler, seed=seed, space=config.search.space or None, **kwargs)
 
 
 def open_study(
@@ -88,7 +105,8 @@ def open_study(
     :data:`hpscout.search.DEFAULT_STRATEGY`); storage from :func:`resolve_storage`. The
     resolved config (YAML), the fidelity ladder, the metric and the fidelity are kept in
     ``study.user_attrs`` ("config", "ladder", "metric", "fidelity", "direction").
-    ``seed_offset`` gives parallel workers different sampler seeds.
+    ``seed_offset`` gives parallel workers different sampler seeds; a study that already
+    has trials gets a fresh one (:func:`sampler_seed`), so resuming never repeats old draws.
 
     Example:
         >>> study = open_study(config)  # doctest: +SKIP
@@ -113,6 +131,9 @@ def open_study(
         if is_storage_outage(exc):
             raise StorageError(f"cannot reach storage {mask_url(storage_url(config, storage))}: {exc}") from exc
         raise
+    existing = len(study.get_trials(deepcopy=False))
+    if existing:
+        study.sampler = _make_sampler(config, seed_offset, resumed_after=existing)
     if study.direction != StudyDirection[config.search.direction.upper()]:
         raise SearchError(
             f"study '{name}' in {mask_url(storage_url(config, storage))} was created to {study.direction.name.lower()} "
