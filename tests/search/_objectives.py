@@ -37,10 +37,13 @@ def torch_threads(trial, config):
 
 
 def sleepy(trial, config):
-    """Sleep HPSCOUT_TEST_SLEEP seconds; while HPSCOUT_TEST_BLOCK exists, announce the trial and hang."""
+    """Sleep HPSCOUT_TEST_SLEEP seconds; while HPSCOUT_TEST_BLOCK exists, announce the trial (number, params,
+    pid in ``<block>.started`` and ``<block>.started.<number>``) and hang."""
     block = os.environ.get("HPSCOUT_TEST_BLOCK")
     if block and Path(block).exists():
-        Path(block + ".started").write_text(json.dumps({"number": trial.number, "params": trial.params}))
+        info = json.dumps({"number": trial.number, "params": trial.params, "pid": os.getpid()})
+        Path(block + ".started").write_text(info)
+        Path(f"{block}.started.{trial.number}").write_text(info)  # one per trial, for several workers
         time.sleep(600)
     time.sleep(float(os.environ.get("HPSCOUT_TEST_SLEEP", "0.02")))
     return float(config.train.learning_rate)

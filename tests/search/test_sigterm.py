@@ -57,3 +57,79 @@ def test_signal_requeues_trial_and_resume_is_exact(tmp_path, monkeypatch, sig, c
     assert sum(t.state == TrialState.COMPLETE for t in trials) == 3
     assert any(t.state == TrialState.COMPLETE and t.params == info["params"] for t in trials)
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie waiting for its reaper counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except FileNotFoundError:
+        return False
+    except OSError:  # no /proc: fall back to a signal probe
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+    return state not in ("Z", "X")
+
+
+def _start_two_blocked_workers(tmp_path: Path) -> tuple[subprocess.Popen, list[int], Path]:
+    """`hpscout search --workers 2` with both workers hanging in a trial; the parent, the worker pids, the config."""
+    config_path = write_config(tmp_path, trials=4)
+    block = tmp_path / "block"
+    block.touch()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "HPSCOUT_TEST_BLOCK": str(block)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hpscout", "search", str(config_path), "--objective", "_objectives:sleepy",
+         "--workers", "2", "--quiet"],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+    deadline = time.monotonic() + 120
+    while len(started := sorted(tmp_path.glob("block.started.*"))) < 2:
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    pids = [json.loads(p.read_text())["pid"] for p in started]
+    assert proc.pid not in pids and len(set(pids)) == 2
+    return proc, pids, config_path
+
+
+def _assert_trials_requeued(config_path: Path) -> None:
+    trials = open_study(load_config(config_path)).get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    assert len([t for t in trials if t.state == TrialState.WAITING]) == 2  # both trials, same params, queued
+
+
+def test_sigterm_to_the_parent_reaches_every_worker_at_once(tmp_path):
+    proc, pids, config_path = _start_two_blocked_workers(tmp_path)
+    t0 = time.monotonic()
+    proc.send_signal(signal.SIGTERM)  # to the parent alone, as `kill PID` or a job scheduler sends it
+    try:
+        _, err = proc.communicate(timeout=60)
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 143, err
+    assert time.monotonic() - t0 < 25, "the parent waited for workers that were never told to stop"
+    assert not [pid for pid in pids if _alive(pid)]
+    _assert_trials_requeued(config_path)
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path):
+    proc, pids, config_path = _start_two_blocked_workers(tmp_path)
+    proc.kill()  # SIGKILL: the parent runs no handler at all
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 30
+    try:
+        while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        orphans = [pid for pid in pids if _alive(pid)]
+    finally:
+        for pid in pids:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    assert not orphans, "workers kept running after their parent died"
+    _assert_trials_requeued(config_path)

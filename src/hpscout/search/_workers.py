@@ -5,13 +5,20 @@ CUDA is never forked). Each opens its own storage connection and runs
 :func:`hpscout.search.run_worker`; the parent only watches the study and prints progress.
 With GPUs, worker ``i`` sees only GPU ``i mod n_gpus`` through ``CUDA_VISIBLE_DEVICES``
 (:mod:`hpscout.search._devices`).
+
+Workers never outlive the run. SIGTERM to the parent is passed on to every worker at once,
+and a worker whose parent dies (even by SIGKILL) stops itself the same way: its running
+trial is re-queued with the same parameters and nothing keeps training into the study.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +47,7 @@ def _worker_main(
     apply_threads(threads)
     os.environ["HPSCOUT_WORKER"] = str(index)
     install_sigterm_handler()
+    _stop_with_parent()
     try:
         run_worker(config, storage=storage, trials=trials, objective=objective, progress=False, seed_offset=index)
     except HpscoutError as exc:
@@ -49,6 +57,32 @@ def _worker_main(
         sys.exit(143)
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+def _stop_with_parent() -> None:
+    """Send this worker SIGTERM when its parent process ends, however it ended."""
+    parent = multiprocessing.parent_process()
+    if parent is None or parent.sentinel is None:
+        return
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, args=(parent.sentinel,), name="hpscout-parent-watch", daemon=True).start()
+
+
+def _wind_down(procs: list[Any], *, grace: float) -> None:
+    """Wait ``grace`` seconds for stopping workers, then SIGTERM the rest, then SIGKILL what still runs."""
+    for p in procs:
+        p.join(timeout=grace)
+    for p in procs:
+        if p.is_alive():
+            p.terminate()
+            p.join(timeout=10)
+        if p.is_alive():
+            p.kill()
+            p.join(timeout=5)
 
 
 def run_local_workers(
@@ -87,13 +121,14 @@ def run_local_workers(
             if study is not None:
                 show_trials(progress, study)
             alive[0].join(timeout=poll)
-    except KeyboardInterrupt:
-        # the workers got the same SIGINT: they re-queue their trials and exit
-        for p in procs:
-            p.join(timeout=30)
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
+    except KeyboardInterrupt as exc:
+        # Ctrl-C reached the workers too; SIGTERM reached only this process: pass it on.
+        # Either way each worker re-queues its trial and exits.
+        if isinstance(exc, Terminated):
+            for p in procs:
+                if p.is_alive():
+                    p.terminate()
+        _wind_down(procs, grace=30.0)
         raise
     if study is not None:
         show_trials(progress, study)
