@@ -194,6 +194,20 @@ def time_to_pick(run: CompetitorRun) -> float | None:
     return run.wall_s if when is None else when
 
 
+def repeated_trials(run: CompetitorRun) -> int:
+    """Search trials whose parameters an earlier search trial already had: budget a search spent twice
+    (a seeded sampler replaying its draws after a restart, or a retry running beside the original)."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    repeats = 0
+    for t in sorted(run.trials, key=lambda t: t.start_s):
+        if t.kind != "search" or not t.params:
+            continue
+        key = tuple(sorted((k, canonical(v)) for k, v in t.params.items()))
+        repeats += key in seen
+        seen.add(key)
+    return repeats
+
+
 def time_shares(run: CompetitorRun) -> list[dict[str, Any]]:
     """Where the trials' time went, per (kind, fraction): mean trial seconds and the shares of evaluation and of
     setup (data, tokenising, model load: what the runner does before training), over the trials that measured them.
@@ -306,6 +320,7 @@ def summarize(
                 "time_to_pick_s": time_to_pick(run),
                 "samples": run.samples,
                 "trials": sum(1 for t in run.trials if t.kind == "search"),
+                "repeated": repeated_trials(run),
                 "complete": run.count("complete"),
                 "pruned": run.count("pruned"),
                 "cut": run.count("cut"),
@@ -407,7 +422,7 @@ def table_rows(summary: Mapping[str, Any]) -> tuple[list[str], list[list[str]]]:
         out.append(
             [
                 r["name"], f"{r['wall_s']:.0f}", _fmt(r["time_to_pick_s"], ".0f"), f"{r['samples']:,}",
-                str(r["trials"]), str(r["pruned"]), str(r["cut"]), str(r["reruns"]), reported, pick_s, seeds,
+                str(r["trials"]) + (f" ({r['repeated']} repeated)" if r.get("repeated") else ""), str(r["pruned"]), str(r["cut"]), str(r["reruns"]), reported, pick_s, seeds,
                 _fmt(r["full_accuracy_mean"]), vs,
                 *[("none yet" if curve[q]["chance"] else _fmt(curve[q]["accuracy"])) for q in quantiles],
             ]

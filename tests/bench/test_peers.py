@@ -143,6 +143,24 @@ def test_summary_pairs_the_seeds_and_reads_both_goals():
     assert worse["verdict"]["quality"] is False and "NOT MET" in worse["verdict"]["line"]
 
 
+def test_the_summary_counts_search_trials_that_repeated_earlier_parameters():
+    trials = [
+        _trial(0, "complete", 0.8, A, 0, 30),
+        _trial(1, "complete", 0.7, B, 0, 31),
+        _trial(2, "failed", None, {}, 0, 5),  # no params: never a repeat
+        _trial(3, "complete", 0.8, dict(A), 31, 60),  # A again
+        _trial(4, "complete", 0.8, A, 60, 90, kind="transfer"),  # the climb re-runs on purpose
+    ]
+    run = _run("hpscout", trials, [(30.0, A)], A, wall=100.0)
+    assert res.repeated_trials(run) == 1
+    summary = res.summarize([run], {}, seeds=(0,))
+    assert summary["rows"][0]["repeated"] == 1
+    header, (row,) = res.table_rows(summary)
+    assert row[header.index("trials")] == "4 (1 repeated)"
+    clean = _run("tpe", trials[:2], [(30.0, A)], A, wall=100.0)
+    assert res.table_rows(res.summarize([clean], {}, seeds=(0,)))[1][0][header.index("trials")] == "2"
+
+
 def test_a_summary_without_retrains_says_so():
     hp = _run("hpscout", [], [(30.0, A)], A, wall=100.0)
     summary = res.summarize([hp], {}, seeds=(0,))
