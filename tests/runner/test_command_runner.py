@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -11,6 +10,7 @@ from pathlib import Path
 import pytest
 from _fixtures import RecordingReporter
 
+from _procs import alive
 from hpscout.config import config_from_dict, config_to_dict
 from hpscout.runner import TrialStatus, run_trial, validate_trial_config
 from hpscout.runner._command import command_argv, command_env, hyperparameter_name
@@ -117,16 +117,6 @@ def test_the_script_gets_the_resolved_eval_strategy(tmp_path):
     assert command_env(as_env, trial)["HPSCOUT_EVAL_STRATEGY"] == "end"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # a zombie still answers kill(0); read its state
-    with open(f"/proc/{pid}/stat") as fh:
-        return fh.read().split(")")[-1].split()[0] != "Z"
-
-
 def test_prune_kills_process_group(tmp_path, monkeypatch):
     monkeypatch.setenv("MODE", "child")
     rep = RecordingReporter(prune_after=1)
@@ -136,9 +126,9 @@ def test_prune_kills_process_group(tmp_path, monkeypatch):
     assert time.perf_counter() - start < 20  # not the script's 90 s
     child = int((tmp_path / "t" / "child.pid").read_text())
     deadline = time.time() + 5
-    while _alive(child) and time.time() < deadline:
+    while alive(child) and time.time() < deadline:
         time.sleep(0.1)
-    assert not _alive(child)
+    assert not alive(child)
 
 
 def test_timeout_fails(tmp_path, monkeypatch):

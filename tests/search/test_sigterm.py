@@ -14,6 +14,7 @@ import pytest
 from optuna.trial import TrialState
 from test_killed_worker import write_config
 
+from _procs import alive
 from hpscout.cli import main
 from hpscout.config import load_config
 from hpscout.search import open_study
@@ -22,17 +23,22 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 
 
+def _search_in_background(config_path: Path, block: Path, *args: str) -> subprocess.Popen:
+    """`hpscout search` with the sleepy objective, which hangs in each trial while ``block`` exists."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+           "HPSCOUT_TEST_BLOCK": str(block)}
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpscout", "search", str(config_path), "--objective", "_objectives:sleepy", "--quiet", *args],
+        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )
+
+
 @pytest.mark.parametrize("sig,code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_signal_requeues_trial_and_resume_is_exact(tmp_path, monkeypatch, sig, code):
     config_path = write_config(tmp_path, trials=3)
     block = tmp_path / "block"
     block.touch()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "HPSCOUT_TEST_BLOCK": str(block)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpscout", "search", str(config_path), "--objective", "_objectives:sleepy", "--quiet"],
-        env=env, stderr=subprocess.PIPE, text=True,
-    )
+    proc = _search_in_background(config_path, block)
     started = Path(str(block) + ".started")
     deadline = time.monotonic() + 120
     while not started.exists():
@@ -59,33 +65,12 @@ def test_signal_requeues_trial_and_resume_is_exact(tmp_path, monkeypatch, sig, c
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
 
 
-def _alive(pid: int) -> bool:
-    """Running (a zombie waiting for its reaper counts as gone)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except FileNotFoundError:
-        return False
-    except OSError:  # no /proc: fall back to a signal probe
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return False
-        return True
-    return state not in ("Z", "X")
-
-
 def _start_two_blocked_workers(tmp_path: Path) -> tuple[subprocess.Popen, list[int], Path]:
     """`hpscout search --workers 2` with both workers hanging in a trial; the parent, the worker pids, the config."""
     config_path = write_config(tmp_path, trials=4)
     block = tmp_path / "block"
     block.touch()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
-           "HPSCOUT_TEST_BLOCK": str(block)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "hpscout", "search", str(config_path), "--objective", "_objectives:sleepy",
-         "--workers", "2", "--quiet"],
-        env=env, stderr=subprocess.PIPE, text=True, start_new_session=True,
-    )
+    proc = _search_in_background(config_path, block, "--workers", "2")
     deadline = time.monotonic() + 120
     while len(started := sorted(tmp_path.glob("block.started.*"))) < 2:
         assert proc.poll() is None, proc.stderr.read()
@@ -110,11 +95,11 @@ def test_sigterm_to_the_parent_reaches_every_worker_at_once(tmp_path):
         _, err = proc.communicate(timeout=60)
     finally:
         for pid in pids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert proc.returncode == 143, err
     assert time.monotonic() - t0 < 25, "the parent waited for workers that were never told to stop"
-    assert not [pid for pid in pids if _alive(pid)]
+    assert not [pid for pid in pids if alive(pid)]
     _assert_trials_requeued(config_path)
 
 
@@ -124,12 +109,12 @@ def test_workers_stop_when_their_parent_is_killed(tmp_path):
     proc.communicate(timeout=30)
     deadline = time.monotonic() + 30
     try:
-        while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+        while [pid for pid in pids if alive(pid)] and time.monotonic() < deadline:
             time.sleep(0.2)
-        orphans = [pid for pid in pids if _alive(pid)]
+        orphans = [pid for pid in pids if alive(pid)]
     finally:
         for pid in pids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
     assert not orphans, "workers kept running after their parent died"
     _assert_trials_requeued(config_path)
